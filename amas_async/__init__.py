@@ -1,0 +1,95 @@
+"""amas_async: the async-first Python SDK for the Atthene AMAS REST API.
+
+Start with :class:`AsyncAmas` (or :class:`Amas` from synchronous code)::
+
+    import amas_async as amas
+
+    async with amas.AsyncAmas() as client:
+        session = await client.sessions.create("support_agent.yaml")
+        result = await session.execute("Hello!")
+        print(result.text)
+"""
+
+from ._client import AsyncAmas
+from ._config import Limits, Timeout
+from ._transport import Handler, Middleware, Request, Response
+from ._version import __version__
+from .errors import (
+    AmasError,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigValidationError,
+    ConflictError,
+    ExecutionError,
+    InputFileNotFoundError,
+    InternalServerError,
+    InvalidContentError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    UnprocessableEntityError,
+)
+from .models import (
+    AgentConfig,
+    ContentPart,
+    Edge,
+    Execution,
+    FilePart,
+    ImagePart,
+    ImageUpload,
+    Message,
+    MessagePage,
+    SessionConfig,
+    SessionStatus,
+    TextPart,
+    Usage,
+)
+from .resources import Session
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AgentConfig",
+    "AmasError",
+    "AsyncAmas",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigValidationError",
+    "ConflictError",
+    "ContentPart",
+    "Edge",
+    "Execution",
+    "ExecutionError",
+    "FilePart",
+    "Handler",
+    "ImagePart",
+    "ImageUpload",
+    "InputFileNotFoundError",
+    "InternalServerError",
+    "InvalidContentError",
+    "InvalidRequestError",
+    "Limits",
+    "Message",
+    "MessagePage",
+    "Middleware",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Request",
+    "Response",
+    "ResponseValidationError",
+    "Session",
+    "SessionConfig",
+    "SessionStatus",
+    "TextPart",
+    "Timeout",
+    "UnprocessableEntityError",
+    "Usage",
+    "__version__",
+]

@@ -1,0 +1,162 @@
+"""File inputs: validate early, stream from disk, a fresh body for every attempt.
+
+A :class:`MultipartBody` is an immutable description of a multipart form, not a body: the
+transport turns it into an aiohttp payload anew for each attempt, so a retried upload re-streams
+the same bytes from the start (aiohttp's ``FormData`` cannot be sent twice). A path is opened
+per attempt and streamed by aiohttp in chunks, never read whole into memory.
+
+Nothing here imports aiohttp.
+"""
+
+from __future__ import annotations
+
+import io
+import mimetypes
+import os
+from collections.abc import Sequence
+from typing import BinaryIO, Union
+
+import attrs
+
+from .errors import InputFileNotFoundError, InvalidContentError, InvalidRequestError
+
+FileTypes = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
+
+# Leading bytes of the image formats a vision model can take.
+_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+    (b"BM", 0, "image/bmp"),
+    (b"II*\x00", 0, "image/tiff"),
+    (b"MM\x00*", 0, "image/tiff"),
+)
+
+
+def sniff_media_type(head: bytes) -> str | None:
+    """The image media type told by the first bytes of a file, or None."""
+    for signature, offset, media_type in _SIGNATURES:
+        if head[offset : offset + len(signature)] == signature:
+            return media_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1"):
+        return "image/heic"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return "image/avif"
+    return None
+
+
+def guess_media_type(filename: str | None, head: bytes) -> str | None:
+    """Media type from the content's signature, else from the file name."""
+    sniffed = sniff_media_type(head)
+    if sniffed:
+        return sniffed
+    if filename:
+        guessed, _ = mimetypes.guess_type(filename)
+        if guessed:
+            return guessed
+    return None
+
+
+@attrs.frozen
+class FileSource:
+    """Where the bytes of an upload come from: a path (re-opened per attempt) or memory."""
+
+    path: str | None = None
+    data: bytes | None = None
+    size: int = 0
+
+    def open(self) -> BinaryIO:
+        """A fresh binary stream positioned at the start (blocking for paths: call in a thread)."""
+        if self.path is not None:
+            try:
+                return open(self.path, "rb")  # noqa: SIM115 - closed by the transport
+            except FileNotFoundError:
+                raise InputFileNotFoundError(self.path) from None
+        return io.BytesIO(self.data or b"")
+
+
+@attrs.frozen
+class FilePart:
+    """One file field of a multipart form."""
+
+    name: str
+    filename: str
+    media_type: str
+    source: FileSource
+
+
+@attrs.frozen
+class MultipartBody:
+    """An immutable multipart form: plain fields and file fields, rebuilt per attempt."""
+
+    files: Sequence[FilePart]
+    fields: Sequence[tuple[str, str]] = ()
+
+
+def _read_head(path: str, size: int = 32) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(size)
+
+
+def file_source(file: object, *, filename: str | None) -> tuple[FileSource, str | None, bytes]:
+    """Validate a user's file argument: (source, default filename, first bytes).
+
+    Paths must exist and be regular files; bytes are kept; binary file objects are read from
+    their current position (once, so that every attempt can send the same bytes).
+    """
+    if isinstance(file, (str, os.PathLike)):
+        path = os.fspath(file)
+        if not isinstance(path, str):
+            raise InvalidContentError("a file path must be a str or os.PathLike[str]")
+        if not os.path.isfile(path):
+            raise InputFileNotFoundError(path)
+        return (
+            FileSource(path=path, size=os.path.getsize(path)),
+            os.path.basename(path),
+            _read_head(path),
+        )
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        data = bytes(file)
+        return FileSource(data=data, size=len(data)), filename, data[:32]
+    read = getattr(file, "read", None)
+    if callable(read):
+        name = getattr(file, "name", None)
+        data = read()
+        if isinstance(data, str):
+            raise InvalidContentError(
+                "the file object is open in text mode; open it with 'rb' for an upload"
+            )
+        if not isinstance(data, (bytes, bytearray)):
+            raise InvalidContentError("file.read() must return bytes")
+        default_name = os.path.basename(name) if isinstance(name, str) else None
+        return FileSource(data=bytes(data), size=len(data)), default_name, bytes(data[:32])
+    raise InvalidContentError(
+        "file must be a path (str or os.PathLike), bytes, or a binary file object, "
+        f"not {type(file).__name__}"
+    )
+
+
+def image_form(
+    file: object, *, filename: str | None, media_type: str | None, field: str = "image"
+) -> MultipartBody:
+    """The multipart form of an image upload, validated before anything is sent."""
+    source, default_name, head = file_source(file, filename=filename)
+    name = filename or default_name
+    if media_type is None:
+        media_type = guess_media_type(name, head)
+        if media_type is None:
+            raise InvalidRequestError(
+                "cannot tell the image's media type from its name or content; "
+                "pass media_type='image/png' (or the right one)"
+            )
+    if not media_type.startswith("image/"):
+        raise InvalidRequestError(f"only images can be uploaded here, got media type {media_type!r}")
+    if name is None:
+        extension = mimetypes.guess_extension(media_type) or ""
+        name = f"upload{extension}"
+    if any(c in name for c in '\r\n"'):
+        raise InvalidRequestError(f"the file name {name!r} contains a quote or a line break")
+    return MultipartBody(files=(FilePart(field, name, media_type, source),))

@@ -1,0 +1,407 @@
+"""Every exception the SDK raises.
+
+The tree::
+
+    AmasError                         base of everything the SDK raises
+    ├── InvalidRequestError           bad input caught locally; nothing was sent (also ValueError)
+    │   ├── ConfigValidationError     a session config that cannot be valid (.field, .reason)
+    │   └── InputFileNotFoundError    an upload path that does not exist (also FileNotFoundError)
+    ├── InvalidContentError           content of a type the API cannot take (also TypeError)
+    ├── APIConnectionError            could not reach the server, or the connection broke
+    │   └── APITimeoutError           a connect/read/total timeout expired
+    ├── APIStatusError                the server answered with a non-2xx status
+    │   ├── BadRequestError           400
+    │   ├── AuthenticationError       401
+    │   ├── PermissionDeniedError     403
+    │   ├── NotFoundError             404
+    │   ├── ConflictError             409
+    │   ├── UnprocessableEntityError  422
+    │   ├── RateLimitError            429 (.retry_after)
+    │   └── InternalServerError       >= 500
+    ├── ResponseValidationError       a 2xx whose body is not what the API documents
+    └── ExecutionError                a 2xx whose run ended with status "error" or "timeout"
+
+Error bodies are read leniently: the documented ``{"error": {"type", "message"}}``, DRF's
+``{"detail": ...}``, field-error objects (``{"field": ["msg"]}``), plain text and HTML pages (a
+short snippet). A malformed body never makes the SDK crash. No message ever contains the API key:
+messages are built only from the method, the URL (which never carries the key) and the body.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import re
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import Execution
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AmasError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigValidationError",
+    "ConflictError",
+    "ExecutionError",
+    "InputFileNotFoundError",
+    "InternalServerError",
+    "InvalidContentError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "UnprocessableEntityError",
+]
+
+#: The response headers that may carry a request id, most specific first.
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id")
+_SNIPPET = 200
+
+
+class AmasError(Exception):
+    """Base class of every exception raised by amas_async."""
+
+
+class InvalidRequestError(AmasError, ValueError):
+    """Input that cannot make a valid request; raised before anything is sent."""
+
+
+class ConfigValidationError(InvalidRequestError):
+    """A session configuration that cannot be valid.
+
+    ``field`` is the dotted path of the offending field (``"agents[1].agent_type"``,
+    ``"entry_point"``) and ``reason`` says why.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"invalid session config: {field}: {reason}")
+
+
+class InputFileNotFoundError(InvalidRequestError, FileNotFoundError):
+    """A file to upload does not exist or is not a regular file; nothing was sent."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"file to upload not found: {path!r}")
+
+    def __str__(self) -> str:
+        return f"file to upload not found: {self.path!r}"
+
+
+class InvalidContentError(AmasError, TypeError):
+    """Content of a type the API cannot take; the message says what is accepted."""
+
+
+class APIConnectionError(AmasError):
+    """The server could not be reached, or the connection broke before a full answer.
+
+    ``request_sent`` is False when the failure happened before any byte of the request left
+    (DNS, connection refused, TLS handshake): the server cannot have acted on it.
+    """
+
+    def __init__(
+        self,
+        message: str = "connection error",
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        request_sent: bool = True,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.request_sent = request_sent
+        self.attempts = 1
+        where = f" ({method} {url})" if method and url else ""
+        super().__init__(f"{message}{where}")
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect, read or total timeout expired."""
+
+    def __init__(
+        self,
+        message: str = "request timed out",
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        request_sent: bool = True,
+    ) -> None:
+        super().__init__(message, method=method, url=url, request_sent=request_sent)
+
+
+class APIStatusError(AmasError):
+    """The server answered with a status outside 2xx.
+
+    Carries everything the answer said: ``status_code``, ``message``, ``error_type`` (the
+    documented ``error.type``, or None), the parsed ``body`` (JSON value, or text), the response
+    ``headers`` and the ``request_id`` if a header carried one.
+    """
+
+    status_code: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_type: str | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.message = message
+        self.error_type = error_type
+        self.body = body
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self.request_id = request_id
+        self.method = method
+        self.url = url
+        self.attempts = 1
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [f"{self.status_code}"]
+        if self.error_type:
+            parts.append(f"[{self.error_type}]")
+        parts.append(self.message)
+        if self.method and self.url:
+            parts.append(f"({self.method} {self.url})")
+        if self.request_id:
+            parts.append(f"request_id={self.request_id}")
+        return " ".join(parts)
+
+
+class BadRequestError(APIStatusError):
+    """400: the server rejected the request as malformed or invalid."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, invalid or expired."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key is valid but may not access this resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such session, agent or path."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the resource's state (for example a busy session)."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well-formed but semantically invalid."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests. ``retry_after`` is the server's wait in seconds, or None."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InternalServerError(APIStatusError):
+    """A 5xx answer: the server failed."""
+
+
+class ResponseValidationError(AmasError):
+    """A 2xx answer whose body is not what the API documents (not JSON, or the wrong shape).
+
+    ``body`` keeps what was received (parsed JSON or text) so nothing is lost.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body: Any = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.method = method
+        self.url = url
+        where = f" ({method} {url})" if method and url else ""
+        super().__init__(f"{message}{where}")
+
+
+class ExecutionError(AmasError):
+    """An execution the server accepted (2xx) whose run ended ``error`` or ``timeout``.
+
+    ``execution`` is the parsed :class:`~amas_async.Execution`, with whatever the run produced.
+    """
+
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
+        detail = ""
+        error = execution.metadata.get("error") if execution.metadata else None
+        if isinstance(error, Mapping) and error.get("message"):
+            detail = f": {error['message']}"
+        super().__init__(f"execution ended with status {execution.status!r}{detail}")
+
+    @property
+    def status(self) -> str | None:
+        """The run's final status (``"error"`` or ``"timeout"``)."""
+        return self.execution.status
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP status outside 2xx."""
+    cls = _STATUS_CLASSES.get(status)
+    if cls is not None:
+        return cls
+    if status >= 500:
+        return InternalServerError
+    return APIStatusError
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date).
+
+    Returns None when neither header is present or parseable; never a negative number.
+    """
+    ms = headers.get("retry-after-ms") or headers.get("Retry-After-Ms")
+    if ms:
+        try:
+            value = float(ms) / 1000.0
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(0.0, value)
+    raw = headers.get("retry-after") or headers.get("Retry-After")
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:  # pragma: no cover - older Pythons returned None
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+def _text_snippet(text: str) -> str:
+    """A short, single-line, tag-free excerpt of a text or HTML body."""
+    if "<" in text and ">" in text:
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        if title and title.group(1).strip():
+            text = title.group(1)
+        else:
+            text = _TAG.sub(" ", text)
+    text = _SPACE.sub(" ", text).strip()
+    return text[:_SNIPPET] + ("…" if len(text) > _SNIPPET else "")
+
+
+def _describe_body(body: Any) -> tuple[str | None, str | None]:
+    """(message, error_type) from an error body of any documented or common shape."""
+    if isinstance(body, Mapping):
+        error = body.get("error")
+        if isinstance(error, Mapping):
+            message = error.get("message") or error.get("detail")
+            etype = error.get("type") or error.get("code")
+            return (str(message) if message else None, str(etype) if etype else None)
+        if isinstance(error, str) and error:
+            return error, None
+        detail = body.get("detail")
+        if detail:
+            return (detail if isinstance(detail, str) else json.dumps(detail)), None
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return message, None
+        fields = []
+        for key, value in body.items():
+            if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                fields.append(f"{key}: {' '.join(value)}")
+            elif isinstance(value, str):
+                fields.append(f"{key}: {value}")
+        if fields:
+            return "; ".join(fields)[:_SNIPPET], None
+        return None, None
+    if isinstance(body, list) and body and all(isinstance(v, str) for v in body):
+        return "; ".join(body)[:_SNIPPET], None
+    if isinstance(body, str) and body.strip():
+        return _text_snippet(body), None
+    return None, None
+
+
+def decode_error_body(content: bytes) -> Any:
+    """The body of an error answer: parsed JSON when it is JSON, else text (maybe empty)."""
+    text = content.decode("utf-8", errors="replace")
+    stripped = text.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return json.loads(stripped)
+        except ValueError:
+            pass
+    return text
+
+
+def make_status_error(
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    *,
+    method: str | None = None,
+    url: str | None = None,
+    reason: str | None = None,
+) -> APIStatusError:
+    """Build the typed error for a non-2xx answer. Never raises on a malformed body."""
+    body = decode_error_body(content)
+    message, error_type = _describe_body(body)
+    if not message:
+        message = reason or f"HTTP {status}"
+    request_id = next((headers[h] for h in REQUEST_ID_HEADERS if headers.get(h)), None)
+    cls = status_error_class(status)
+    kwargs: dict[str, Any] = {
+        "status_code": status,
+        "error_type": error_type,
+        "body": body,
+        "headers": headers,
+        "request_id": request_id,
+        "method": method,
+        "url": url,
+    }
+    if cls is RateLimitError:
+        return RateLimitError(message, retry_after=parse_retry_after(headers), **kwargs)
+    return cls(message, **kwargs)

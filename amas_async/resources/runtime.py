@@ -1,0 +1,79 @@
+"""``client.runtime``: execute messages in a session, read its history and status."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Union
+
+from .._serde import execute_body, parse_execution, parse_message_page, parse_status
+from .._validation import path_segment
+from ..errors import ExecutionError, InvalidRequestError
+from ..models import ContentPart, Execution, Message, MessagePage, SessionStatus
+from ._base import AsyncResource
+
+Content = Union[str, ContentPart, Sequence[ContentPart]]
+
+
+def _check_page(limit: object, offset: object) -> tuple[int, int]:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidRequestError(f"limit must be a positive int, got {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidRequestError(f"offset must be an int >= 0, got {offset!r}")
+    return limit, offset
+
+
+class AsyncRuntime(AsyncResource):
+    """Message execution, history and status (``/runtime/{session_id}/...``)."""
+
+    __slots__ = ()
+
+    async def execute(
+        self,
+        session_id: str,
+        content: Content,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        correlation_id: str | None = None,
+    ) -> Execution:
+        """Send a message to a session's agents and wait for the run to finish.
+
+        ``content`` is a string, or a list of :class:`TextPart`, :class:`ImagePart`,
+        :class:`FilePart`, :class:`ImageUpload` or wire-shape mappings. ``inputs`` fills the
+        config's variables (session-level ones on the first call, request-level ones on every
+        call). Raises :class:`ExecutionError` when the run ended ``error`` or ``timeout``.
+        """
+        path = f"/runtime/{path_segment(session_id, 'session_id')}/execute/"
+        body = execute_body(content, inputs, correlation_id)
+        answer = await self._client._request("POST", path, content=body, idempotent=False)
+        execution = parse_execution(answer)
+        if execution.status in ("error", "timeout"):
+            raise ExecutionError(execution)
+        return execution
+
+    async def messages(self, session_id: str, limit: int = 50, offset: int = 0) -> MessagePage:
+        """One page of a session's history, oldest first (needs ``save_messages``)."""
+        limit, offset = _check_page(limit, offset)
+        path = f"/runtime/{path_segment(session_id, 'session_id')}/messages/"
+        answer = await self._client._request(
+            "GET", path, params={"limit": str(limit), "offset": str(offset)}
+        )
+        return parse_message_page(answer, limit=limit, offset=offset)
+
+    async def iter_messages(
+        self, session_id: str, *, page_size: int = 50, offset: int = 0
+    ) -> AsyncIterator[Message]:
+        """Every message of a session's history, fetching pages lazily."""
+        _check_page(page_size, offset)
+        while True:
+            page = await self.messages(session_id, limit=page_size, offset=offset)
+            for message in page.messages:
+                yield message
+            following = page.next_offset
+            if following is None:
+                return
+            offset = following
+
+    async def status(self, session_id: str) -> SessionStatus:
+        """A session's runtime status: active, processing, idle or error."""
+        path = f"/runtime/{path_segment(session_id, 'session_id')}/status/"
+        return parse_status(await self._client._request("GET", path))

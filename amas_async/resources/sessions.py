@@ -1,0 +1,151 @@
+"""``client.sessions`` and the :class:`Session` handle."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Union
+
+from .._serde import config_body, parse_session_fields
+from .._validation import path_segment
+from ..errors import InvalidRequestError
+from ..models import Execution, Message, MessagePage, SessionConfig, SessionStatus
+from ._base import AsyncResource
+
+if TYPE_CHECKING:
+    from .._client import AsyncAmas
+    from .runtime import Content
+
+ConfigTypes = Union[SessionConfig, Mapping[str, Any], str, "os.PathLike[str]"]
+
+
+class Session:
+    """A handle on one AMAS session: its id, what the API said about it, and its calls.
+
+    ``client.session(id)`` makes one without a request; ``sessions.create``, ``from_agent``
+    and ``get`` fill in what the server answered (``raw`` keeps the whole body). ``state`` is
+    the ``status`` string of ``GET /sessions/{id}/`` (``"active"``); :meth:`status` fetches the
+    runtime status.
+    """
+
+    __slots__ = (
+        "_client",
+        "agent_config",
+        "agent_id",
+        "agent_key",
+        "agent_name",
+        "config_hash",
+        "created_at",
+        "id",
+        "raw",
+        "state",
+    )
+
+    def __init__(
+        self,
+        client: AsyncAmas,
+        id: str,
+        *,
+        config_hash: str | None = None,
+        agent_id: str | None = None,
+        agent_name: str | None = None,
+        agent_key: str | None = None,
+        created_at: datetime | None = None,
+        state: str | None = None,
+        agent_config: Mapping[str, Any] | None = None,
+        raw: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._client = client
+        self.id = id
+        self.config_hash = config_hash
+        self.agent_id = agent_id
+        self.agent_name = agent_name
+        self.agent_key = agent_key
+        self.created_at = created_at
+        self.state = state
+        self.agent_config = agent_config
+        self.raw: Mapping[str, Any] = raw if raw is not None else {}
+
+    def __repr__(self) -> str:
+        extra = f", config_hash={self.config_hash!r}" if self.config_hash else ""
+        return f"Session(id={self.id!r}{extra})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Session) and other.id == self.id and other._client is self._client
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    async def execute(
+        self,
+        content: Content,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        correlation_id: str | None = None,
+    ) -> Execution:
+        """Send a message in this session (see ``client.runtime.execute``)."""
+        return await self._client.runtime.execute(
+            self.id, content, inputs=inputs, correlation_id=correlation_id
+        )
+
+    async def messages(self, limit: int = 50, offset: int = 0) -> MessagePage:
+        """One page of this session's history."""
+        return await self._client.runtime.messages(self.id, limit=limit, offset=offset)
+
+    def iter_messages(self, *, page_size: int = 50, offset: int = 0) -> AsyncIterator[Message]:
+        """Every message of this session's history, fetching pages lazily."""
+        return self._client.runtime.iter_messages(self.id, page_size=page_size, offset=offset)
+
+    async def status(self) -> SessionStatus:
+        """This session's runtime status."""
+        return await self._client.runtime.status(self.id)
+
+    async def refresh(self) -> Session:
+        """A new handle with what ``GET /sessions/{id}/`` says now."""
+        return await self._client.sessions.get(self.id)
+
+
+class AsyncSessions(AsyncResource):
+    """Session creation and lookup (``/sessions/...``)."""
+
+    __slots__ = ()
+
+    def _handle(self, body: Any) -> Session:
+        return Session(self._client, **parse_session_fields(body))
+
+    async def create(self, config: ConfigTypes) -> Session:
+        """Create a session from a config.
+
+        ``config`` is a :class:`SessionConfig`, a mapping in the wire shape (sent as given),
+        YAML text, or a path to a YAML or JSON file. Both documented forms are accepted. A
+        config that cannot be valid raises :class:`ConfigValidationError` before any request.
+        """
+        body, _ = config_body(config)
+        return self._handle(await self._client._request("POST", "/sessions/", content=body))
+
+    async def from_agent(
+        self, agent_key: str | None = None, *, agent_id: str | None = None
+    ) -> Session:
+        """Create a session from a saved agent's deployed version.
+
+        By key: ``GET /sessions/from-agent/?agent_key=...`` (the tutorial's form). By id:
+        ``from_agent(agent_id=...)`` sends ``POST /sessions/from-agent/{agent_id}/`` (the API
+        reference's form). Give exactly one.
+        """
+        if (agent_key is None) == (agent_id is None):
+            raise InvalidRequestError("give exactly one of agent_key or agent_id")
+        if agent_id is not None:
+            path = f"/sessions/from-agent/{path_segment(agent_id, 'agent_id')}/"
+            return self._handle(await self._client._request("POST", path))
+        if not isinstance(agent_key, str) or not agent_key.strip():
+            raise InvalidRequestError("agent_key must be a non-empty str")
+        answer = await self._client._request(
+            "GET", "/sessions/from-agent/", params={"agent_key": agent_key}
+        )
+        return self._handle(answer)
+
+    async def get(self, session_id: str) -> Session:
+        """A session's details: config hash, creation time, status and agent config."""
+        path = f"/sessions/{path_segment(session_id, 'session_id')}/"
+        return self._handle(await self._client._request("GET", path))
