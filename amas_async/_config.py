@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from typing import Union
+from typing import Any
 
 import attrs
 
@@ -22,7 +22,7 @@ BASE_URL_ENV = "AMAS_BASE_URL"
 USER_AGENT = f"amas-async/{__version__}"
 
 
-def _check_seconds(instance: object, attribute: attrs.Attribute[float | None], value: object) -> None:
+def _check_seconds(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -57,14 +57,15 @@ class Timeout:
         if isinstance(value, Timeout):
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
+            kind = type(value).__name__
             raise TypeError(
-                f"timeout must be a number of seconds or amas_async.Timeout, not {type(value).__name__}"
+                f"timeout must be a number of seconds or amas_async.Timeout, not {kind}"
             )
         seconds = float(value)
         return cls(connect=min(10.0, seconds), read=seconds, total=seconds)
 
 
-TimeoutTypes = Union[Timeout, float, int, None]
+TimeoutTypes = Timeout | float | int | None
 
 
 @attrs.frozen

@@ -14,13 +14,13 @@ import io
 import mimetypes
 import os
 from collections.abc import Sequence
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import attrs
 
 from .errors import InputFileNotFoundError, InvalidContentError, InvalidRequestError
 
-FileTypes = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
+FileTypes = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 
 # Leading bytes of the image formats a vision model can take.
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
@@ -72,7 +72,7 @@ class FileSource:
         """A fresh binary stream positioned at the start (blocking for paths: call in a thread)."""
         if self.path is not None:
             try:
-                return open(self.path, "rb")  # noqa: SIM115 - closed by the transport
+                return open(self.path, "rb")
             except FileNotFoundError:
                 raise InputFileNotFoundError(self.path) from None
         return io.BytesIO(self.data or b"")
@@ -153,7 +153,7 @@ def image_form(
                 "pass media_type='image/png' (or the right one)"
             )
     if not media_type.startswith("image/"):
-        raise InvalidRequestError(f"only images can be uploaded here, got media type {media_type!r}")
+        raise InvalidRequestError(f"only images can be uploaded, got media type {media_type!r}")
     if name is None:
         extension = mimetypes.guess_extension(media_type) or ""
         name = f"upload{extension}"

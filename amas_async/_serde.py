@@ -113,7 +113,10 @@ def _config_hooks(cls: type[Any], renames: Mapping[str, str]) -> None:
     known = frozenset(wire.values())
     overrides = {name: override(rename=key) for name, key in wire.items() if key != name}
     structure = make_dict_structure_fn(
-        cls, _converter, extra=override(omit=True), **overrides  # type: ignore[arg-type]
+        cls,
+        _converter,
+        extra=override(omit=True),
+        **overrides,  # type: ignore[arg-type]
     )
     unstructure = make_dict_unstructure_fn(
         cls,
@@ -273,7 +276,9 @@ def _part_to_wire(part: object, index: int) -> Any:
     if isinstance(part, Mapping):
         kind = part.get("type")
         if not isinstance(kind, str) or not kind:
-            raise InvalidRequestError(f"content[{index}] has no 'type' (one of text, image_url, file)")
+            raise InvalidRequestError(
+                f"content[{index}] has no 'type' (one of text, image_url, file)"
+            )
         if kind in _PART_TYPES:
             needed = {"text": "text", "image_url": "image_url", "file": "file_url"}[kind]
             if needed not in part:

@@ -1,4 +1,4 @@
-"""Our own transport seam: small Request/Response types, the middleware chain, the aiohttp transport.
+"""Our transport seam: small Request/Response types, the middleware chain, the aiohttp transport.
 
 Every layer above this module works on :class:`Request` and :class:`Response`; this is the
 only module of the client that imports aiohttp, and it translates every aiohttp and asyncio
@@ -162,7 +162,9 @@ class Transport:
         if session is None:
             raise AmasError("the transport is not open")
         started = time.monotonic()
-        timeout = self._timeout if request.timeout is None else self._client_timeout(request.timeout)
+        timeout = self._timeout
+        if request.timeout is not None:
+            timeout = self._client_timeout(request.timeout)
         method, url, content = request.method, request.url, request.content
         for _ in range(_MAX_REDIRECTS + 1):
             headers = self._headers_for(url, request.headers)
@@ -244,7 +246,5 @@ class Transport:
         for part in body.files:
             handle = await asyncio.to_thread(part.source.open)
             opened.append(handle)
-            form.add_field(
-                part.name, handle, filename=part.filename, content_type=part.media_type
-            )
+            form.add_field(part.name, handle, filename=part.filename, content_type=part.media_type)
         return form

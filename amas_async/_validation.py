@@ -11,7 +11,7 @@ _FORBIDDEN_IN_ID = ("/", "?", "#", "\\")
 
 
 def path_segment(value: object, what: str) -> str:
-    """An id made safe for one URL path segment, or a clear error.
+    r"""An id made safe for one URL path segment, or a clear error.
 
     Empty and non-string ids, ids with ``/ ? # \\``, ``..``, ``.`` and control characters are
     rejected; everything else is percent-escaped, so an id can never change the path.

@@ -311,8 +311,6 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         when = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):
         return None
-    if when is None:  # pragma: no cover - older Pythons returned None
-        return None
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
 
@@ -325,10 +323,7 @@ def _text_snippet(text: str) -> str:
     """A short, single-line, tag-free excerpt of a text or HTML body."""
     if "<" in text and ">" in text:
         title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
-        if title and title.group(1).strip():
-            text = title.group(1)
-        else:
-            text = _TAG.sub(" ", text)
+        text = title.group(1) if title and title.group(1).strip() else _TAG.sub(" ", text)
     text = _SPACE.sub(" ", text).strip()
     return text[:_SNIPPET] + ("…" if len(text) > _SNIPPET else "")
 

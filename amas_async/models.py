@@ -12,7 +12,7 @@ import base64
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -118,7 +118,7 @@ class ImageUpload:
     raw: Mapping[str, Any] = attrs.field(factory=dict, kw_only=True, repr=False, eq=False)
 
 
-ContentPart = Union[TextPart, ImagePart, FilePart, ImageUpload, Mapping[str, Any]]
+ContentPart = TextPart | ImagePart | FilePart | ImageUpload | Mapping[str, Any]
 
 
 # ---- execution results ----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 from .._serde import execute_body, parse_execution, parse_message_page, parse_status
 from .._validation import path_segment
@@ -11,7 +11,7 @@ from ..errors import ExecutionError, InvalidRequestError
 from ..models import ContentPart, Execution, Message, MessagePage, SessionStatus
 from ._base import AsyncResource
 
-Content = Union[str, ContentPart, Sequence[ContentPart]]
+Content = str | ContentPart | Sequence[ContentPart]
 
 
 def _check_page(limit: object, offset: object) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from .._serde import config_body, parse_session_fields
 from .._validation import path_segment
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .._client import AsyncAmas
     from .runtime import Content
 
-ConfigTypes = Union[SessionConfig, Mapping[str, Any], str, "os.PathLike[str]"]
+ConfigTypes = SessionConfig | Mapping[str, Any] | str | os.PathLike[str]
 
 
 class Session:
@@ -98,7 +98,7 @@ class Session:
         return self._client.runtime.iter_messages(self.id, page_size=page_size, offset=offset)
 
     async def status(self) -> SessionStatus:
-        """This session's runtime status."""
+        """The runtime status of this session."""
         return await self._client.runtime.status(self.id)
 
     async def refresh(self) -> Session:

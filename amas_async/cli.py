@@ -1,0 +1,340 @@
+"""The ``amas`` command: sessions, executions, chat, the emulator and a guided demo.
+
+Every command talks to ``AMAS_BASE_URL`` with ``AMAS_API_KEY``, or, with ``--emulator``, to an
+emulator embedded in the command for its lifetime. Errors print one line on stderr and exit
+with status 1 (2 for usage errors); no tracebacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from ._client import AsyncAmas
+from .errors import AmasError, APIStatusError
+from .models import Execution
+from .resources import Session
+
+T = TypeVar("T")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_EMULATOR_HELP = "Run against an emulator embedded in this command instead of AMAS_BASE_URL."
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise SystemExit(1)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; typed SDK errors become one line on stderr."""
+    try:
+        return asyncio.run(coro)
+    except AmasError as exc:
+        _fail(str(exc))
+        raise AssertionError("unreachable") from exc
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None
+
+
+@contextlib.asynccontextmanager
+async def _client(use_emulator: bool) -> AsyncIterator[AsyncAmas]:
+    """A client for the configured server, or for an embedded emulator."""
+    if not use_emulator:
+        async with AsyncAmas() as client:
+            yield client
+        return
+    from .testing import Emulator
+
+    async with Emulator() as emu, AsyncAmas(base_url=emu.base_url, api_key=emu.api_key) as client:
+        yield client
+
+
+def _parse_inputs(pairs: tuple[str, ...]) -> dict[str, Any] | None:
+    """``key=value`` pairs; values are read as JSON when they are JSON, else kept as text."""
+    if not pairs:
+        return None
+    inputs: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--input")
+        try:
+            inputs[key] = json.loads(value)
+        except ValueError:
+            inputs[key] = value
+    return inputs
+
+
+def _print_execution(result: Execution, *, as_json: bool = False) -> None:
+    if as_json:
+        out.print_json(json.dumps(dict(result.raw)))
+        return
+    for message in result.messages:
+        if message.role in (None, "assistant"):
+            out.print(f"[bold cyan]assistant>[/] {escape(message.text)}")
+    if result.usage is not None:
+        usage = result.usage
+        out.print(f"[dim]tokens: {usage.input_tokens} in, {usage.output_tokens} out[/]")
+
+
+def _print_session(session: Session) -> None:
+    out.print(f"session_id: {session.id}")
+    if session.config_hash:
+        out.print(f"config_hash: {session.config_hash}")
+    for name in ("agent_id", "agent_name", "agent_key", "state"):
+        value = getattr(session, name)
+        if value:
+            out.print(f"{name}: {value}")
+
+
+def emulator_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--emulator`` flag every command takes."""
+    return click.option("--emulator", "use_emulator", is_flag=True, help=_EMULATOR_HELP)(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="amas-async", prog_name="amas")
+def main() -> None:
+    """Work with the Atthene AMAS REST API (AMAS_BASE_URL, AMAS_API_KEY)."""
+
+
+# ---- amas emulator ------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8765, show_default=True, help="Port (0: any free port).")
+@click.option("--api-key", default="amas-test-key", show_default=True, help="Key to accept.")
+@click.option("--fault-rate", default=0.0, show_default=True, help="Share of requests to fail.")
+@click.option("--seed", type=int, default=None, help="Seed of the random faults.")
+@click.option("--latency", default=0.0, show_default=True, help="Seconds added to every answer.")
+def emulator(
+    host: str, port: int, api_key: str, fault_rate: float, seed: int | None, latency: float
+) -> None:
+    """Serve the local AMAS emulator until Ctrl-C."""
+    from .testing import Emulator
+
+    if not 0.0 <= fault_rate <= 1.0:
+        raise click.BadParameter("must be between 0 and 1", param_hint="--fault-rate")
+
+    async def serve() -> None:
+        emu = Emulator(
+            api_key=api_key, host=host, port=port, fault_rate=fault_rate, seed=seed, latency=latency
+        )
+        try:
+            await emu.start()
+        except OSError as exc:
+            raise AmasError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        try:
+            out.print(f"AMAS emulator listening on {emu.base_url}")
+            out.print(f"export AMAS_BASE_URL={emu.base_url} AMAS_API_KEY={emu.api_key}")
+            out.print("Ctrl-C to stop.")
+            await asyncio.Event().wait()
+        finally:
+            await emu.stop()
+
+    try:
+        _run(serve())
+    except SystemExit as exc:
+        if exc.code == 130:  # Ctrl-C is how this command ends
+            raise SystemExit(0) from None
+        raise
+
+
+# ---- amas session ... ---------------------------------------------------------------------
+
+
+@main.group()
+def session() -> None:
+    """Create and inspect sessions."""
+
+
+@session.command("create")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@emulator_option
+def session_create(config: Path, use_emulator: bool) -> None:
+    """Create a session from a YAML or JSON config file."""
+
+    async def go() -> None:
+        async with _client(use_emulator) as client:
+            _print_session(await client.sessions.create(config))
+
+    _run(go())
+
+
+@session.command("get")
+@click.argument("session_id")
+@emulator_option
+def session_get(session_id: str, use_emulator: bool) -> None:
+    """Show a session's details."""
+
+    async def go() -> None:
+        async with _client(use_emulator) as client:
+            _print_session(await client.sessions.get(session_id))
+
+    _run(go())
+
+
+@session.command("messages")
+@click.argument("session_id")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--offset", default=0, show_default=True)
+@emulator_option
+def session_messages(session_id: str, limit: int, offset: int, use_emulator: bool) -> None:
+    """Show a page of a session's history."""
+
+    async def go() -> None:
+        async with _client(use_emulator) as client:
+            page = await client.runtime.messages(session_id, limit=limit, offset=offset)
+            for message in page.messages:
+                out.print(f"[bold]{message.role}>[/] {escape(message.text)}")
+            out.print(f"[dim]{len(page.messages)} of {page.total} messages[/]")
+
+    _run(go())
+
+
+# ---- amas execute / chat ------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("session_id")
+@click.argument("text")
+@click.option("--input", "-i", "pairs", multiple=True, help="A variable, key=value (repeatable).")
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An image file to upload and send with the text (repeatable).",
+)
+@click.option("--correlation-id", default=None, help="Tracking id echoed in the result.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON answer.")
+@emulator_option
+def execute(
+    session_id: str,
+    text: str,
+    pairs: tuple[str, ...],
+    images: tuple[Path, ...],
+    correlation_id: str | None,
+    as_json: bool,
+    use_emulator: bool,
+) -> None:
+    """Send TEXT (and images) to a session and print the reply."""
+    inputs = _parse_inputs(pairs)
+
+    async def go() -> None:
+        async with _client(use_emulator) as client:
+            content: Any = text
+            if images:
+                uploads = [await client.images.upload(path) for path in images]
+                content = [text, *uploads]
+            result = await client.runtime.execute(
+                session_id, content, inputs=inputs, correlation_id=correlation_id
+            )
+            _print_execution(result, as_json=as_json)
+
+    _run(go())
+
+
+def _chat_loop(
+    run: Callable[[Awaitable[T]], T], session: Session, inputs: dict[str, Any] | None
+) -> None:
+    out.print(f"[dim]session {session.id}; Ctrl-D or Ctrl-C to leave[/]")
+    first = True
+    while True:
+        try:
+            line = input("you> ")
+        except (EOFError, KeyboardInterrupt):
+            out.print()
+            return
+        if not line.strip():
+            continue
+        try:
+            result = run(session.execute(line, inputs=inputs if first else None))
+        except APIStatusError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")
+            continue
+        first = False
+        _print_execution(result)
+
+
+@main.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--session", "session_id", default=None, help="Continue an existing session.")
+@click.option("--input", "-i", "pairs", multiple=True, help="A variable, key=value (repeatable).")
+@emulator_option
+def chat(
+    config: Path | None, session_id: str | None, pairs: tuple[str, ...], use_emulator: bool
+) -> None:
+    """Talk with an agent: from a CONFIG file, or an existing --session."""
+    if (config is None) == (session_id is None):
+        raise click.UsageError("give a CONFIG file or --session ID (one of them)")
+    inputs = _parse_inputs(pairs)
+    loop = asyncio.new_event_loop()
+    stack = contextlib.AsyncExitStack()
+    try:
+
+        def run(awaitable: Awaitable[T]) -> T:
+            async def wrapped() -> T:
+                return await awaitable
+
+            return loop.run_until_complete(wrapped())
+
+        client = run(stack.enter_async_context(_client(use_emulator)))
+        if config is not None:
+            session_handle = run(client.sessions.create(config))
+        else:
+            assert session_id is not None
+            session_handle = client.session(session_id)
+        _chat_loop(run, session_handle, inputs)
+    except AmasError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        out.print()
+    finally:
+        with contextlib.suppress(BaseException):
+            loop.run_until_complete(stack.aclose())
+        loop.close()
+
+
+# ---- amas demo ----------------------------------------------------------------------------
+
+
+def _example_config() -> Path:
+    """The tutorial's example config: shipped in the wheel, or the repository's examples/."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_examples", here.parent / "examples"):
+        path = candidate / "support_agent.yaml"
+        if path.is_file():
+            return path
+    raise AmasError("the example config support_agent.yaml is missing from this installation")
+
+
+@main.command()
+def demo() -> None:
+    """Walk the REST tutorial on an embedded emulator, printing every step."""
+    from .demo import run_demo
+
+    _run(run_demo(out, _example_config()))
+
+
+def _entry() -> None:  # pragma: no cover - the console script
+    main(prog_name="amas")
+
+
+__all__ = ["main"]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Testing helpers: the local AMAS emulator (a real HTTP server) and the pytest plugin.
+
+``Emulator`` speaks the documented AMAS REST API on 127.0.0.1 with deterministic agents, fault
+injection and counters, for the SDK's own tests, for users' tests, and for demos.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._emulator import Emulator
+
+__all__ = ["Emulator"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the server side (aiohttp.web) is not needed to import the SDK.
+    if name in __all__:
+        from . import _emulator
+
+        return getattr(_emulator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,49 @@
+"""pytest fixtures for code that uses amas_async: a running emulator and a client bound to it.
+
+Registered through the ``pytest11`` entry point, so installing amas-async is enough::
+
+    async def test_reply(amas_client):
+        session = await amas_client.sessions.create({"name": "t", "agent_type": "llm_agent"})
+        assert (await session.execute("hi")).text
+
+``amas_emulator`` is an :class:`~amas_async.testing.Emulator` on 127.0.0.1 (fault injection,
+counters and the recorded requests are on it); ``amas_client`` is an
+:class:`~amas_async.AsyncAmas` connected to it. Both are function-scoped and need an async
+test runner (pytest-asyncio or anyio's plugin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .._client import AsyncAmas
+
+if TYPE_CHECKING:
+    from ._emulator import Emulator
+
+_fixture: Callable[..., Any]
+try:  # pytest-asyncio in strict mode only runs async fixtures declared through it
+    import pytest_asyncio
+
+    _fixture = pytest_asyncio.fixture
+except ImportError:  # pragma: no cover - anyio's plugin handles plain async fixtures
+    _fixture = pytest.fixture
+
+
+@_fixture
+async def amas_emulator() -> AsyncIterator[Emulator]:
+    """A running AMAS emulator on 127.0.0.1, stopped after the test."""
+    from ._emulator import Emulator
+
+    async with Emulator() as emulator:
+        yield emulator
+
+
+@_fixture
+async def amas_client(amas_emulator: Emulator) -> AsyncIterator[AsyncAmas]:
+    """An :class:`~amas_async.AsyncAmas` connected to ``amas_emulator``, closed after the test."""
+    async with AsyncAmas(base_url=amas_emulator.base_url, api_key=amas_emulator.api_key) as client:
+        yield client

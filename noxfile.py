@@ -1,0 +1,37 @@
+"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s typecheck` (and `nox` for all)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite: the same command as the README and CI."""
+    session.install("-e", ".[test,fast]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(name="tests-minimal")
+def tests_minimal(session: nox.Session) -> None:
+    """The test suite without optional speedups (stdlib json instead of orjson)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package and the tests."""
+    session.install("-e", ".[test,lint]")
+    session.run("mypy")
