@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from ._config import ClientConfig, Limits, TimeoutTypes, make_config
 from ._multipart import MultipartBody
 from ._serde import decode_json
 from ._transport import Handler, Middleware, Request, Transport, build_chain
 from ._validation import path_segment
-from .errors import AmasError, ResponseValidationError, make_status_error
+from .errors import AmasError, InvalidContentError, ResponseValidationError, make_status_error
 from .resources import AsyncImages, AsyncRuntime, AsyncSessions, Session
+
+T = TypeVar("T")
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 _ACCEPT = {"Accept": "application/json"}
@@ -56,7 +58,9 @@ class AsyncAmas:
         )
         for middleware in middlewares:
             if not callable(middleware):
-                raise TypeError(f"a middleware must be callable, got {type(middleware).__name__}")
+                raise InvalidContentError(
+                    f"a middleware must be callable, got {type(middleware).__name__}"
+                )
         self._middlewares: tuple[Middleware, ...] = tuple(middlewares)
         self._transport = Transport(self._config)
         self._handler: Handler | None = None
@@ -131,11 +135,13 @@ class AsyncAmas:
         params: Mapping[str, str] | None = None,
         multipart: MultipartBody | None = None,
         idempotent: bool = True,
-    ) -> Any:
-        """Send one call through the middleware chain; the parsed JSON of a 2xx answer.
+        parse: Callable[[Any], T],
+    ) -> T:
+        """Send one call through the middleware chain; ``parse`` reads the 2xx answer's JSON.
 
         A non-2xx answer raises the matching :class:`APIStatusError`; a 2xx whose body is not
-        JSON raises :class:`ResponseValidationError`.
+        JSON, or that ``parse`` rejects, raises :class:`ResponseValidationError` carrying the
+        status, method and URL.
         """
         handler = self._handler
         if handler is None or asyncio.get_running_loop() is not self._loop:
@@ -143,7 +149,7 @@ class AsyncAmas:
         request = Request(
             method,
             self._config.base_url + path,
-            headers=_JSON_HEADERS if content is not None else _ACCEPT,
+            headers=dict(_JSON_HEADERS if content is not None else _ACCEPT),
             params=params,
             content=content,
             multipart=multipart,
@@ -160,7 +166,7 @@ class AsyncAmas:
                 reason=response.reason,
             )
         try:
-            return decode_json(response.content)
+            data = decode_json(response.content)
         except ValueError:
             text = response.text()
             shown = text.strip()[:200] or "an empty body"
@@ -171,3 +177,8 @@ class AsyncAmas:
                 method=method,
                 url=response.url,
             ) from None
+        try:
+            return parse(data)
+        except ResponseValidationError as exc:
+            exc.status_code, exc.method, exc.url = response.status, method, response.url
+            raise

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from ._version import __version__
-from .errors import AmasError
+from .errors import AmasError, InvalidContentError, InvalidRequestError
 
 DEFAULT_BASE_URL = "https://api-be.atthene.com/api/v1"
 API_KEY_ENV = "AMAS_API_KEY"
@@ -26,9 +26,11 @@ def _check_seconds(instance: object, attribute: attrs.Attribute[Any], value: obj
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"Timeout.{attribute.name} must be a number of seconds or None")
+        raise InvalidContentError(f"Timeout.{attribute.name} must be a number of seconds or None")
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"Timeout.{attribute.name} must be a positive number of seconds or None")
+        raise InvalidRequestError(
+            f"Timeout.{attribute.name} must be a positive number of seconds or None"
+        )
 
 
 @attrs.frozen
@@ -58,7 +60,7 @@ class Timeout:
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             kind = type(value).__name__
-            raise TypeError(
+            raise InvalidContentError(
                 f"timeout must be a number of seconds or amas_async.Timeout, not {kind}"
             )
         seconds = float(value)
@@ -114,7 +116,7 @@ def resolve_base_url(base_url: str | None) -> str:
     """The base URL from the argument, ``AMAS_BASE_URL`` or the default, without a trailing /."""
     url = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     if not isinstance(url, str):
-        raise TypeError(f"base_url must be a str, not {type(url).__name__}")
+        raise InvalidContentError(f"base_url must be a str, not {type(url).__name__}")
     url = url.strip().rstrip("/")
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):

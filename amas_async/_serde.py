@@ -4,14 +4,16 @@ Lenient on what comes in (unknown keys ignored and kept in ``raw``, timestamps a
 Unix seconds, the three documented execute shapes), exact on what goes out (only the fields a
 user set, with the documented names: ``Edge.source`` is ``from`` on the wire).
 
-JSON is encoded with orjson when it is installed (``pip install amas-async[fast]``), else with
-the standard library.
+Request bodies are encoded by the standard library, which refuses NaN and Infinity (orjson
+would send them as ``null``); answers are decoded with orjson when it is installed
+(``pip install amas-async[fast]``), else with the standard library.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -45,21 +47,20 @@ from .models import (
 
 T = TypeVar("T")
 
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def dumps(value: Any) -> bytes:
+    """Encode a JSON request body (ValueError for NaN/Infinity, TypeError for other types)."""
+    return _encoder.encode(value).encode("utf-8")
+
+
+loads: Callable[[bytes | str], Any]
 try:  # pragma: no cover - which branch runs depends on the environment
     import orjson
 
-    def dumps(value: Any) -> bytes:
-        """Encode a JSON body."""
-        return orjson.dumps(value)
-
-    loads: Callable[[bytes | str], Any] = orjson.loads
+    loads = orjson.loads
 except ImportError:  # pragma: no cover
-    _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-    def dumps(value: Any) -> bytes:
-        """Encode a JSON body."""
-        return _encoder.encode(value).encode("utf-8")
-
     loads = json.loads
 
 
@@ -68,40 +69,76 @@ except ImportError:  # pragma: no cover
 _converter = cattrs.Converter(forbid_extra_keys=False)
 
 
-def _structure_datetime(value: Any, _: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return datetime.fromtimestamp(float(text), tz=timezone.utc)
-        except ValueError:
-            pass
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            # Python 3.10 only reads 3 or 6 fractional digits: normalise to 6.
-            head, dot, tail = text.partition(".")
-            if dot:
-                digits = "".join(c for c in tail if c.isdigit())
-                zone = tail[len(digits) :]
-                return datetime.fromisoformat(f"{head}.{(digits + '000000')[:6]}{zone}")
+def _parse_iso(text: str) -> datetime:
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        # Python 3.10 only reads 3 or 6 fractional digits: normalise to 6.
+        head, dot, tail = text.partition(".")
+        if not dot:
             raise
-    raise TypeError(f"expected an ISO 8601 string or Unix seconds, got {type(value).__name__}")
+        digits = "".join(c for c in tail if c.isdigit())
+        zone = tail[len(digits) :]
+        return datetime.fromisoformat(f"{head}.{(digits + '000000')[:6]}{zone}")
 
 
-def _passthrough(value: Any, _: Any) -> Any:
+def _structure_datetime(value: Any, _: Any) -> datetime:
+    """ISO 8601 text or Unix seconds; always timezone-aware (UTC when the text has no zone)."""
+    try:
+        if isinstance(value, datetime):
+            parsed = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            parsed = datetime.fromtimestamp(value, tz=timezone.utc)
+        elif isinstance(value, str):
+            text = value.strip()
+            try:
+                seconds = float(text)
+            except ValueError:
+                parsed = _parse_iso(text)
+            else:
+                parsed = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        else:
+            raise TypeError(
+                f"expected an ISO 8601 string or Unix seconds, got {type(value).__name__}"
+            )
+    except (OverflowError, OSError) as exc:
+        raise ValueError(f"timestamp out of range: {value!r}") from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def _structure_mapping(value: Any, _: Any) -> Any:
+    # Free-form mappings (metadata, raw, llm_config ...) are kept as they came: no copy.
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
     return value
 
 
+def _structure_sequence(value: Any, _: Any) -> Any:
+    # A string is not a list of tools (cattrs would split it into characters).
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return tuple(value)
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise TypeError(f"expected true or false, got {value!r}")
+
+
 _converter.register_structure_hook(datetime, _structure_datetime)
-# Free-form mappings (metadata, raw, llm_config ...) are kept as they came: no copy per field.
+_converter.register_structure_hook(bool, _structure_bool)
 _converter.register_structure_hook_func(
-    lambda t: t in (Mapping[str, Any], Mapping[str, str]), _passthrough
+    lambda t: t in (Mapping[str, Any], Mapping[str, str]), _structure_mapping
+)
+_converter.register_structure_hook_func(
+    lambda t: t in (Sequence[Any], Sequence[str]), _structure_sequence
 )
 _converter.register_unstructure_hook(datetime, lambda d: d.isoformat())
 
@@ -197,12 +234,43 @@ def unstructure_config(config: SessionConfig) -> dict[str, Any]:
     return result
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. ``routing: {yes: a, no: b}`` keeps string keys."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+_INLINE = re.compile(r"^\s*[{\[]|^---|^\s*[\w.-]+\s*:(\s|$)", re.MULTILINE)
+
+
 def _is_inline_text(source: str) -> bool:
-    return "\n" in source or source.lstrip().startswith(("{", "name:", "---"))
+    return "\n" in source or bool(_INLINE.match(source))
+
+
+def _parse_text(text: str, origin: str, *, as_json: bool) -> Any:
+    if as_json or text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            if as_json:
+                raise ConfigValidationError("config", f"{origin} is not valid JSON: {exc}") from exc
+    try:
+        return yaml.load(text, Loader=_YamlLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigValidationError("config", f"{origin} is not valid YAML: {exc}") from exc
 
 
 def load_config_source(source: str | os.PathLike[str]) -> Mapping[str, Any]:
     """Parse YAML (or JSON) text, or a YAML/JSON file's path, into a mapping."""
+    as_json = False
     if isinstance(source, str) and _is_inline_text(source):
         text, origin = source, "YAML text"
     elif isinstance(source, (str, os.PathLike)):
@@ -211,17 +279,15 @@ def load_config_source(source: str | os.PathLike[str]) -> Mapping[str, Any]:
             raise InvalidContentError("a config path must be a str or os.PathLike[str]")
         if not os.path.isfile(path):
             raise InputFileNotFoundError(path)
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             text, origin = handle.read(), path
+        as_json = path.lower().endswith(".json")
     else:
         raise InvalidContentError(
             "a config is a SessionConfig, a mapping, YAML text, or a path to a YAML or JSON "
             f"file, not {type(source).__name__}"
         )
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigValidationError("config", f"{origin} is not valid YAML/JSON: {exc}") from exc
+    data = _parse_text(text, origin, as_json=as_json)
     if not isinstance(data, Mapping):
         raise ConfigValidationError(
             "config", f"{origin} must hold a mapping of fields, got {type(data).__name__}"
@@ -291,7 +357,7 @@ def content_to_wire(content: object) -> Any:
     """The wire form of execute's ``content``: a string, or a list of part objects."""
     if isinstance(content, str):
         return content
-    if isinstance(content, (TextPart, ImagePart, FilePart, ImageUpload)):
+    if isinstance(content, (TextPart, ImagePart, FilePart, ImageUpload, Mapping)):
         return [_part_to_wire(content, 0)]
     if isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray)):
         if not content:
@@ -323,9 +389,18 @@ def execute_body(content: object, inputs: object, correlation_id: object) -> byt
 # ---- responses --------------------------------------------------------------------------------
 
 
-def _invalid(what: str, body: Any, exc: BaseException | None = None) -> ResponseValidationError:
-    detail = f": {exc}" if exc is not None else ""
-    return ResponseValidationError(f"unexpected {what} body{detail}", body=body)
+def _invalid(
+    what: str, body: Any, problem: str | BaseException | None = None
+) -> ResponseValidationError:
+    """The error for a 2xx answer that is not what the API documents."""
+    if problem is None:
+        problem = f"expected a JSON object, got {type(body).__name__}"
+    elif isinstance(problem, cattrs.BaseValidationError):
+        field, message = _first_error(problem)
+        problem = f"{field}: {message}"
+    elif isinstance(problem, BaseException):
+        problem = f"{type(problem).__name__}: {problem}"
+    return ResponseValidationError(f"the {what} answer is not as documented: {problem}", body=body)
 
 
 def _structure(data: Mapping[str, Any], cls: type[T], what: str, body: Any) -> T:
@@ -349,7 +424,7 @@ def _messages(items: Any, what: str, body: Any) -> list[dict[str, Any]]:
     if items is None:
         return []
     if not isinstance(items, list) or not all(isinstance(m, Mapping) for m in items):
-        raise _invalid(what, body, TypeError("'messages' must be a list of objects"))
+        raise _invalid(what, body, "'messages' must be a list of objects")
     return [_message_fields(m) for m in items]
 
 
@@ -381,7 +456,7 @@ def parse_execution(body: Any) -> Execution:
     if metadata is None:
         metadata = {}
     elif not isinstance(metadata, Mapping):
-        raise _invalid("execute", body, TypeError("'metadata' must be an object"))
+        raise _invalid("execute", body, "'metadata' must be an object")
     session_id = body.get("session_id")
     if session_id is None and body.get("object", "agent.session") == "agent.session":
         session_id = body.get("id")
@@ -435,7 +510,7 @@ _STATUS_FIELDS = ("session_id", "status", "message_count", "last_activity", "cre
 def parse_image_upload(body: Any) -> ImageUpload:
     """An :class:`ImageUpload` from ``POST /images/upload/``."""
     if not isinstance(body, Mapping) or not isinstance(body.get("url"), str):
-        raise _invalid("image upload", body, KeyError("'url'"))
+        raise _invalid("image upload", body, "no 'url' string")
     data = {
         "url": body["url"],
         "media_type": body.get("media_type"),
@@ -450,10 +525,10 @@ def parse_session_fields(body: Any) -> dict[str, Any]:
     if not isinstance(body, Mapping):
         raise _invalid("session", body)
     if body.get("success") is False:
-        raise _invalid("session", body, ValueError("the server answered success: false"))
+        raise _invalid("session", body, "it says success: false")
     session_id = body.get("session_id", body.get("id"))
     if not isinstance(session_id, str) or not session_id:
-        raise _invalid("session", body, KeyError("'session_id'"))
+        raise _invalid("session", body, "no 'session_id' string")
     created = body.get("created_at")
     try:
         created_at = None if created is None else _structure_datetime(created, datetime)

@@ -63,6 +63,7 @@ class Response:
     url: str
     reason: str | None = None
     elapsed: float = 0.0
+    attempts: int = 1
 
     @property
     def is_success(self) -> bool:

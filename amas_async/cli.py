@@ -249,10 +249,11 @@ def execute(
 
 
 def _chat_loop(
-    run: Callable[[Awaitable[T]], T], session: Session, inputs: dict[str, Any] | None
+    run: Callable[[Awaitable[Execution]], Execution],
+    session: Session,
+    inputs: dict[str, Any] | None,
 ) -> None:
     out.print(f"[dim]session {session.id}; Ctrl-D or Ctrl-C to leave[/]")
-    first = True
     while True:
         try:
             line = input("you> ")
@@ -262,11 +263,11 @@ def _chat_loop(
         if not line.strip():
             continue
         try:
-            result = run(session.execute(line, inputs=inputs if first else None))
+            # --input values go with every message: request-level variables need that.
+            result = run(session.execute(line, inputs=inputs))
         except APIStatusError as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}")
             continue
-        first = False
         _print_execution(result)
 
 

@@ -5,7 +5,7 @@ The tree::
     AmasError                         base of everything the SDK raises
     ├── InvalidRequestError           bad input caught locally; nothing was sent (also ValueError)
     │   ├── ConfigValidationError     a session config that cannot be valid (.field, .reason)
-    │   └── InputFileNotFoundError    an upload path that does not exist (also FileNotFoundError)
+    │   └── InputFileNotFoundError    a file to read that does not exist (also FileNotFoundError)
     ├── InvalidContentError           content of a type the API cannot take (also TypeError)
     ├── APIConnectionError            could not reach the server, or the connection broke
     │   └── APITimeoutError           a connect/read/total timeout expired
@@ -88,14 +88,14 @@ class ConfigValidationError(InvalidRequestError):
 
 
 class InputFileNotFoundError(InvalidRequestError, FileNotFoundError):
-    """A file to upload does not exist or is not a regular file; nothing was sent."""
+    """A file the call needs (an image, a config) does not exist; nothing was sent."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        super().__init__(f"file to upload not found: {path!r}")
+        super().__init__(f"file not found: {path!r}")
 
     def __str__(self) -> str:
-        return f"file to upload not found: {self.path!r}"
+        return f"file not found: {self.path!r}"
 
 
 class InvalidContentError(AmasError, TypeError):
@@ -235,12 +235,17 @@ class ResponseValidationError(AmasError):
         method: str | None = None,
         url: str | None = None,
     ) -> None:
+        self.message = message
         self.status_code = status_code
         self.body = body
         self.method = method
         self.url = url
-        where = f" ({method} {url})" if method and url else ""
-        super().__init__(f"{message}{where}")
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f" ({self.method} {self.url})" if self.method and self.url else ""
+        status = f"{self.status_code} " if self.status_code else ""
+        return f"{status}{self.message}{where}"
 
 
 class ExecutionError(AmasError):

@@ -59,16 +59,18 @@ class ImagePart:
     url: str = attrs.field(validator=attrs.validators.instance_of(str))
 
     @classmethod
-    def from_bytes(cls, data: bytes, media_type: str | None = None) -> ImagePart:
+    def from_bytes(
+        cls, data: bytes | bytearray | memoryview, media_type: str | None = None
+    ) -> ImagePart:
         """An image part carrying ``data`` inline as a base64 ``data:`` URL.
 
         The media type is read from the image's signature when not given.
         """
         from ._multipart import sniff_media_type
-        from .errors import InvalidRequestError
+        from .errors import InvalidContentError, InvalidRequestError
 
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data must be bytes, not {type(data).__name__}")
+            raise InvalidContentError(f"data must be bytes, not {type(data).__name__}")
         raw = bytes(data)
         media_type = media_type or sniff_media_type(raw[:32])
         if media_type is None:

@@ -23,5 +23,6 @@ class AsyncImages(AsyncResource):
         file or a non-image raises before anything is sent.
         """
         form = image_form(file, filename=filename, media_type=media_type)
-        body = await self._client._request("POST", "/images/upload/", multipart=form)
-        return parse_image_upload(body)
+        return await self._client._request(
+            "POST", "/images/upload/", multipart=form, parse=parse_image_upload
+        )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from .._serde import execute_body, parse_execution, parse_message_page, parse_status
 from .._validation import path_segment
-from ..errors import ExecutionError, InvalidRequestError
+from ..errors import ExecutionError, InvalidRequestError, ResponseValidationError
 from ..models import ContentPart, Execution, Message, MessagePage, SessionStatus
 from ._base import AsyncResource
 
@@ -44,8 +45,9 @@ class AsyncRuntime(AsyncResource):
         """
         path = f"/runtime/{path_segment(session_id, 'session_id')}/execute/"
         body = execute_body(content, inputs, correlation_id)
-        answer = await self._client._request("POST", path, content=body, idempotent=False)
-        execution = parse_execution(answer)
+        execution = await self._client._request(
+            "POST", path, content=body, idempotent=False, parse=parse_execution
+        )
         if execution.status in ("error", "timeout"):
             raise ExecutionError(execution)
         return execution
@@ -54,26 +56,37 @@ class AsyncRuntime(AsyncResource):
         """One page of a session's history, oldest first (needs ``save_messages``)."""
         limit, offset = _check_page(limit, offset)
         path = f"/runtime/{path_segment(session_id, 'session_id')}/messages/"
-        answer = await self._client._request(
-            "GET", path, params={"limit": str(limit), "offset": str(offset)}
+        return await self._client._request(
+            "GET",
+            path,
+            params={"limit": str(limit), "offset": str(offset)},
+            parse=functools.partial(parse_message_page, limit=limit, offset=offset),
         )
-        return parse_message_page(answer, limit=limit, offset=offset)
 
     async def iter_messages(
         self, session_id: str, *, page_size: int = 50, offset: int = 0
     ) -> AsyncIterator[Message]:
         """Every message of a session's history, fetching pages lazily."""
         _check_page(page_size, offset)
+        previous: list[str | None] | None = None
         while True:
             page = await self.messages(session_id, limit=page_size, offset=offset)
+            ids = [m.id for m in page.messages]
+            if previous is not None and ids == previous and any(ids):
+                raise ResponseValidationError(
+                    f"the messages answer repeated the previous page at offset {offset}: "
+                    "the server ignores 'offset'",
+                    body=page.raw,
+                )
+            previous = ids
             for message in page.messages:
                 yield message
             following = page.next_offset
-            if following is None:
+            if following is None or (page.total is not None and following >= page.total):
                 return
             offset = following
 
     async def status(self, session_id: str) -> SessionStatus:
         """A session's runtime status: active, processing, idle or error."""
         path = f"/runtime/{path_segment(session_id, 'session_id')}/status/"
-        return parse_status(await self._client._request("GET", path))
+        return await self._client._request("GET", path, parse=parse_status)

@@ -111,8 +111,9 @@ class AsyncSessions(AsyncResource):
 
     __slots__ = ()
 
-    def _handle(self, body: Any) -> Session:
-        return Session(self._client, **parse_session_fields(body))
+    async def _session(self, method: str, path: str, **kwargs: Any) -> Session:
+        fields = await self._client._request(method, path, parse=parse_session_fields, **kwargs)
+        return Session(self._client, **fields)
 
     async def create(self, config: ConfigTypes) -> Session:
         """Create a session from a config.
@@ -122,7 +123,7 @@ class AsyncSessions(AsyncResource):
         config that cannot be valid raises :class:`ConfigValidationError` before any request.
         """
         body, _ = config_body(config)
-        return self._handle(await self._client._request("POST", "/sessions/", content=body))
+        return await self._session("POST", "/sessions/", content=body)
 
     async def from_agent(
         self, agent_key: str | None = None, *, agent_id: str | None = None
@@ -137,15 +138,12 @@ class AsyncSessions(AsyncResource):
             raise InvalidRequestError("give exactly one of agent_key or agent_id")
         if agent_id is not None:
             path = f"/sessions/from-agent/{path_segment(agent_id, 'agent_id')}/"
-            return self._handle(await self._client._request("POST", path))
+            return await self._session("POST", path)
         if not isinstance(agent_key, str) or not agent_key.strip():
             raise InvalidRequestError("agent_key must be a non-empty str")
-        answer = await self._client._request(
-            "GET", "/sessions/from-agent/", params={"agent_key": agent_key}
-        )
-        return self._handle(answer)
+        return await self._session("GET", "/sessions/from-agent/", params={"agent_key": agent_key})
 
     async def get(self, session_id: str) -> Session:
         """A session's details: config hash, creation time, status and agent config."""
         path = f"/sessions/{path_segment(session_id, 'session_id')}/"
-        return self._handle(await self._client._request("GET", path))
+        return await self._session("GET", path)

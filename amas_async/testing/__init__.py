@@ -9,9 +9,27 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._emulator import Emulator
+    from ._emulator import (
+        DEFAULT_API_KEY,
+        MAX_UPLOAD_BYTES,
+        Emulator,
+        RecordedRequest,
+        RegisteredAgent,
+        SessionState,
+        StoredMessage,
+        Upload,
+    )
 
-__all__ = ["Emulator"]
+__all__ = [
+    "DEFAULT_API_KEY",
+    "MAX_UPLOAD_BYTES",
+    "Emulator",
+    "RecordedRequest",
+    "RegisteredAgent",
+    "SessionState",
+    "StoredMessage",
+    "Upload",
+]
 
 
 def __getattr__(name: str) -> Any:

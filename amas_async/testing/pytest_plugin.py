@@ -15,7 +15,7 @@ test runner (pytest-asyncio or anyio's plugin).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
@@ -24,13 +24,16 @@ from .._client import AsyncAmas
 if TYPE_CHECKING:
     from ._emulator import Emulator
 
-_fixture: Callable[..., Any]
-try:  # pytest-asyncio in strict mode only runs async fixtures declared through it
-    import pytest_asyncio
+F = TypeVar("F", bound=Callable[..., Any])
 
-    _fixture = pytest_asyncio.fixture
-except ImportError:  # pragma: no cover - anyio's plugin handles plain async fixtures
-    _fixture = pytest.fixture
+
+def _fixture(func: F) -> F:
+    """An async fixture for pytest-asyncio (strict mode needs its decorator) or anyio."""
+    try:
+        import pytest_asyncio
+    except ImportError:  # pragma: no cover - anyio's plugin handles plain async fixtures
+        return cast(F, pytest.fixture(func))
+    return cast(F, pytest_asyncio.fixture(func))
 
 
 @_fixture
