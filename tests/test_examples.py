@@ -1,8 +1,10 @@
 """The documented JSON examples: what the SDK sends for them, and how it reads them back.
 
-The examples live in ``shared/amas-api/examples`` next to this checkout; they are the docs'
-own sample bodies (see that folder's README). Every request example must go out JSON-equal,
-whatever form the user gave it in; every response example must parse without losing a field.
+The examples are the docs' own sample bodies, copied from ``shared/amas-api/examples`` into
+``tests/data/examples`` (see its README) so that they are tested in every checkout; a test keeps
+the copy identical to the shared spec wherever that is present. Every request example must go
+out JSON-equal, whatever form the user gave it in; every response example must parse without
+losing a field.
 """
 
 from __future__ import annotations
@@ -21,13 +23,22 @@ from yarl import URL
 
 import amas_async as amas
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "amas-api" / "examples"
+EXAMPLES = Path(__file__).resolve().parent / "data" / "examples"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "amas-api" / "examples"
 BASE = "https://amas.test/api/v1"
 SESSION_ID = "session_abc123"
 
-pytestmark = pytest.mark.skipif(
-    not EXAMPLES.is_dir(), reason=f"the documented examples are not at {EXAMPLES}"
-)
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="no shared/ checkout beside this one")
+def test_vendored_examples_match_the_shared_spec() -> None:
+    """tests/data/examples is a copy of shared/amas-api/examples: keep them identical."""
+    for copy in EXAMPLES.glob("*.json"):
+        assert copy.read_bytes() == (SHARED / copy.name).read_bytes(), copy.name
+    wanted = {p.name for p in SHARED.glob("*.json") if p.name.split("-")[0] in VENDORED}
+    assert wanted == {p.name for p in EXAMPLES.glob("*.json")}
+
+
+VENDORED = {"sessions", "execute", "runtime", "error"}
 
 CREATE_REQUESTS = {
     # request example -> the response example the server answers with

@@ -10,7 +10,8 @@ import pytest
 
 import amas_async
 
-PUBLIC_API_MD = Path(__file__).resolve().parents[2] / "shared" / "design" / "PUBLIC_API.md"
+PUBLIC_API_MD = Path(__file__).resolve().parent / "data" / "PUBLIC_API.md"
+SHARED_PUBLIC_API_MD = Path(__file__).resolve().parents[2] / "shared" / "design" / "PUBLIC_API.md"
 
 #: What PUBLIC_API.md promised when this test was written (used when the file is not present).
 PROMISED_FALLBACK = frozenset(
@@ -86,6 +87,13 @@ def test_fallback_list_matches_the_design_document() -> None:
     if not PUBLIC_API_MD.is_file():
         pytest.skip(f"{PUBLIC_API_MD} is not present in this checkout")
     assert promised_names() >= PROMISED_FALLBACK
+
+
+@pytest.mark.skipif(
+    not SHARED_PUBLIC_API_MD.is_file(), reason="no shared/ checkout beside this one"
+)
+def test_vendored_public_api_matches_the_shared_design() -> None:
+    assert PUBLIC_API_MD.read_bytes() == SHARED_PUBLIC_API_MD.read_bytes()
 
 
 def test_every_promised_name_is_public() -> None:
