@@ -117,30 +117,56 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8765, show_default=True, help="Port (0: any free port).")
 @click.option("--api-key", default="amas-test-key", show_default=True, help="Key to accept.")
-@click.option("--fault-rate", default=0.0, show_default=True, help="Share of requests to fail.")
+@click.option("--fault-rate", default=0.0, show_default=True, help="Share of calls to fail (0-1).")
 @click.option("--seed", type=int, default=None, help="Seed of the random faults.")
 @click.option("--latency", default=0.0, show_default=True, help="Seconds added to every answer.")
+@click.option("--rate-limit", type=float, default=None, help="Requests per second allowed.")
+@click.option("--rate-burst", default=10, show_default=True, help="Burst of the rate limit.")
+@click.option(
+    "--session-concurrency", default=1, show_default=True, help="Executes at once per session."
+)
+@click.option("--turn-delay", default=0.0, show_default=True, help="Seconds every execute takes.")
 def emulator(
-    host: str, port: int, api_key: str, fault_rate: float, seed: int | None, latency: float
+    host: str,
+    port: int,
+    api_key: str,
+    fault_rate: float,
+    seed: int | None,
+    latency: float,
+    rate_limit: float | None,
+    rate_burst: int,
+    session_concurrency: int,
+    turn_delay: float,
 ) -> None:
-    """Serve the local AMAS emulator until Ctrl-C."""
+    """Serve the local AMAS emulator until Ctrl-C (also: python -m amas_async.testing)."""
     from .testing import Emulator
 
-    if not 0.0 <= fault_rate <= 1.0:
-        raise click.BadParameter("must be between 0 and 1", param_hint="--fault-rate")
+    try:
+        emu = Emulator(
+            api_key=api_key,
+            host=host,
+            port=port,
+            fault_rate=fault_rate,
+            seed=seed,
+            latency=latency,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
+            session_concurrency=session_concurrency,
+            turn_delay=turn_delay,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
     async def serve() -> None:
-        emu = Emulator(
-            api_key=api_key, host=host, port=port, fault_rate=fault_rate, seed=seed, latency=latency
-        )
         try:
             await emu.start()
         except OSError as exc:
             raise AmasError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         try:
             out.print(f"AMAS emulator listening on {emu.base_url}")
+            out.print(f"API key: {emu.api_key}")
             out.print(f"export AMAS_BASE_URL={emu.base_url} AMAS_API_KEY={emu.api_key}")
-            out.print("Ctrl-C to stop.")
+            out.print("Press Ctrl-C to stop.")
             await asyncio.Event().wait()
         finally:
             await emu.stop()

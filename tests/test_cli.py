@@ -212,6 +212,12 @@ def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
 
 
+def test_emulator_command_rejects_bad_settings(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["emulator", "--fault-rate", "2"])
+    assert result.exit_code == 2
+    assert "rate must be between 0 and 1" in result.output
+
+
 def test_version(runner: CliRunner) -> None:
     result = runner.invoke(main, ["--version"])
     assert result.exit_code == 0

@@ -7,6 +7,7 @@ import hashlib
 import io
 import itertools
 import json
+import os
 import re
 import signal
 import subprocess
@@ -24,7 +25,6 @@ import pytest
 from multidict import CIMultiDictProxy
 
 from amas_async.testing import _emulator
-from amas_async.testing.__main__ import build_parser, make_emulator, serve
 from amas_async.testing._emulator import (
     DEFAULT_API_KEY,
     MAX_MESSAGES_LIMIT,
@@ -1341,27 +1341,11 @@ def test_run_in_thread_reports_bind_errors() -> None:
         pass
 
 
-async def test_cli_serve_in_process() -> None:
-    args = build_parser().parse_args(
-        ["--port", "0", "--api-key", "cli-key", "--fault-rate", "0", "--seed", "3"]
-    )
-    emu = make_emulator(args)
-    assert emu.api_key == "cli-key"
-    out = io.StringIO()
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(emu, stop=stop, out=out))
-    await wait_until(lambda: "API key" in out.getvalue())
-    assert f"listening on {emu.base_url}" in out.getvalue()
-    async with aiohttp.ClientSession() as http:
-        assert (await Api(emu, http).call("POST", "/sessions/", json_body=FLAT)).status == 200
-    stop.set()
-    await task
-
-
 def test_cli_subprocess_serves_until_interrupted() -> None:
     command = [sys.executable, "-m", "amas_async.testing", "--port", "0", "--api-key", "sub"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     ) as process:
         assert process.stdout is not None
         banner = ""
