@@ -12,6 +12,7 @@ Start with :class:`AsyncAmas` (or :class:`Amas` from synchronous code)::
 
 from ._client import AsyncAmas
 from ._config import Limits, Timeout
+from ._retry import RetryEvent, RetryPolicy
 from ._transport import Handler, Middleware, Request, Response
 from ._version import __version__
 from .errors import (
@@ -84,6 +85,8 @@ __all__ = [
     "Request",
     "Response",
     "ResponseValidationError",
+    "RetryEvent",
+    "RetryPolicy",
     "Session",
     "SessionConfig",
     "SessionStatus",

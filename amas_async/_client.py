@@ -3,22 +3,56 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._config import ClientConfig, Limits, TimeoutTypes, make_config
+import attrs
+
+from ._config import ClientConfig, Limits, Timeout, TimeoutTypes, make_config
 from ._multipart import MultipartBody
+from ._retry import RetryMiddleware, RetryPolicy
 from ._serde import decode_json
 from ._transport import Handler, Middleware, Request, Transport, build_chain
 from ._validation import path_segment
-from .errors import AmasError, InvalidContentError, ResponseValidationError, make_status_error
+from .errors import (
+    AmasError,
+    InvalidContentError,
+    InvalidRequestError,
+    ResponseValidationError,
+    make_status_error,
+)
 from .resources import AsyncImages, AsyncRuntime, AsyncSessions, Session
 
 T = TypeVar("T")
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 _ACCEPT = {"Accept": "application/json"}
+_UNSET: Any = object()
+
+
+def resolve_policy(retry: RetryPolicy | None, max_retries: int | None) -> RetryPolicy:
+    """The effective policy: ``retry`` (default :class:`RetryPolicy`), ``max_retries`` on top."""
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise InvalidContentError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
+    policy = retry if retry is not None else RetryPolicy()
+    if max_retries is not None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidRequestError(f"max_retries must be an int >= 0, got {max_retries!r}")
+        policy = attrs.evolve(policy, max_attempts=max_retries + 1)
+    return policy
+
+
+class _Pool:
+    """What a client and the clients derived by ``with_options`` share: one transport."""
+
+    __slots__ = ("closed", "loop", "transport")
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.transport = Transport(config)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
 
 
 class AsyncAmas:
@@ -26,8 +60,10 @@ class AsyncAmas:
 
     ``api_key`` defaults to ``AMAS_API_KEY`` (a missing key raises :class:`AmasError` here);
     ``base_url`` to ``AMAS_BASE_URL``, else ``https://api-be.atthene.com/api/v1``. ``timeout``
-    is seconds or a :class:`Timeout`; ``limits`` sizes the connection pool; ``middlewares``
-    are ``(request, handler)`` callables wrapped around every call, the first outermost.
+    is seconds or a :class:`Timeout` for each attempt; ``retry`` a :class:`RetryPolicy`
+    (``max_retries=N`` is the shortcut: N retries after the first attempt; 0 turns retries
+    off); ``limits`` sizes the connection pool; ``middlewares`` are ``(request, handler)``
+    callables wrapped around every call (outside the retries), the first outermost.
 
     Use it as ``async with AsyncAmas() as client:`` or call :meth:`aclose`. The aiohttp session
     is created inside the running loop on first use; a closed client cannot be reopened.
@@ -38,18 +74,14 @@ class AsyncAmas:
         api_key: str | None = None,
         base_url: str | None = None,
         timeout: TimeoutTypes = None,
-        retry: None = None,
+        retry: RetryPolicy | None = None,
         max_retries: int | None = None,
         *,
         limits: Limits | None = None,
         default_headers: Mapping[str, str] | None = None,
         middlewares: Sequence[Middleware] = (),
     ) -> None:
-        if retry is not None or max_retries not in (None, 0):
-            raise AmasError(
-                "retries are not available in this version: pass retry=None and max_retries=None"
-            )
-        self._config: ClientConfig = make_config(
+        config = make_config(
             api_key=api_key,
             base_url=base_url,
             timeout=timeout,
@@ -61,17 +93,62 @@ class AsyncAmas:
                 raise InvalidContentError(
                     f"a middleware must be callable, got {type(middleware).__name__}"
                 )
-        self._middlewares: tuple[Middleware, ...] = tuple(middlewares)
-        self._transport = Transport(self._config)
+        policy = resolve_policy(retry, max_retries)
+        self._setup(config, _Pool(config), policy, tuple(middlewares), None, owns_pool=True)
+
+    def _setup(
+        self,
+        config: ClientConfig,
+        pool: _Pool,
+        policy: RetryPolicy,
+        middlewares: tuple[Middleware, ...],
+        timeout: Timeout | None,
+        *,
+        owns_pool: bool,
+    ) -> None:
+        self._config = config
+        self._pool = pool
+        self._owns_pool = owns_pool
+        self._policy = policy
+        self._user_middlewares = middlewares
+        self._timeout = timeout  # None: the transport's default
+        chain = list(middlewares)
+        if policy.max_attempts > 1:  # no retry layer at all when retries are off
+            chain.append(RetryMiddleware(policy, timeout or config.timeout))
+        self._middlewares: tuple[Middleware, ...] = tuple(chain)
         self._handler: Handler | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.sessions = AsyncSessions(self)
         self.runtime = AsyncRuntime(self)
         self.images = AsyncImages(self)
 
+    def with_options(
+        self,
+        *,
+        retry: RetryPolicy | None = _UNSET,
+        max_retries: int | None = None,
+        timeout: TimeoutTypes = _UNSET,
+    ) -> AsyncAmas:
+        """A client with other retry or timeout settings, sharing this one's connection pool.
+
+        ``client.with_options(max_retries=0).runtime.execute(...)`` changes one call. The new
+        client needs no closing of its own: closing the original closes the shared pool.
+        """
+        policy = self._policy if retry is _UNSET else retry
+        timeout_ = self._timeout if timeout is _UNSET else Timeout.of(timeout)
+        clone = object.__new__(AsyncAmas)
+        clone._setup(
+            self._config,
+            self._pool,
+            resolve_policy(policy, max_retries),
+            self._user_middlewares,
+            timeout_,
+            owns_pool=False,
+        )
+        return clone
+
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open" if self._handler else "new"
+        state = "closed" if self.is_closed else "open" if self._handler else "new"
         return f"AsyncAmas(base_url={self._config.base_url!r}, {state})"
 
     @property
@@ -80,9 +157,19 @@ class AsyncAmas:
         return self._config.base_url
 
     @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy in force for this client."""
+        return self._policy
+
+    @property
+    def timeout(self) -> Timeout:
+        """The time limits of each attempt."""
+        return self._timeout or self._config.timeout
+
+    @property
     def is_closed(self) -> bool:
-        """True once :meth:`aclose` has run."""
-        return self._closed
+        """True once :meth:`aclose` has run (on this client or the one it derives from)."""
+        return self._closed or self._pool.closed
 
     def session(self, session_id: str) -> Session:
         """A handle on an existing session; no request is made."""
@@ -92,18 +179,20 @@ class AsyncAmas:
     # ---- lifecycle ------------------------------------------------------------------------
 
     def _open(self) -> Handler:
-        if self._closed:
+        pool = self._pool
+        if self._closed or pool.closed:
             raise AmasError("this client is closed; create a new AsyncAmas")
         loop = asyncio.get_running_loop()
-        if self._handler is None:
-            self._transport.open()
-            self._loop = loop
-            self._handler = build_chain(self._middlewares, self._transport.handle)
-        elif loop is not self._loop:
+        if pool.loop is None:
+            pool.transport.open()
+            pool.loop = loop
+        elif loop is not pool.loop:
             raise AmasError(
                 "this client belongs to another event loop; create one client per loop "
                 "(or use amas_async.Amas from synchronous code)"
             )
+        if self._handler is None:
+            self._handler = build_chain(self._middlewares, pool.transport.handle)
         return self._handler
 
     async def __aenter__(self) -> AsyncAmas:
@@ -119,10 +208,16 @@ class AsyncAmas:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool. Idempotent; the client cannot be used afterwards."""
+        """Close the connection pool. Idempotent; the client cannot be used afterwards.
+
+        On a client made by :meth:`with_options` this only retires that client; the pool
+        belongs to the client it was derived from.
+        """
         self._closed = True
         self._handler = None
-        await self._transport.aclose()
+        if self._owns_pool:
+            self._pool.closed = True
+            await self._pool.transport.aclose()
 
     # ---- sending --------------------------------------------------------------------------
 
@@ -135,29 +230,35 @@ class AsyncAmas:
         params: Mapping[str, str] | None = None,
         multipart: MultipartBody | None = None,
         idempotent: bool = True,
+        idempotency_key: str | None = None,
         parse: Callable[[Any], T],
     ) -> T:
         """Send one call through the middleware chain; ``parse`` reads the 2xx answer's JSON.
 
-        A non-2xx answer raises the matching :class:`APIStatusError`; a 2xx whose body is not
-        JSON, or that ``parse`` rejects, raises :class:`ResponseValidationError` carrying the
-        status, method and URL.
+        Every POST carries an ``Idempotency-Key`` (``idempotency_key``, or a new one), the
+        same on every attempt. A non-2xx answer raises the matching :class:`APIStatusError`;
+        a 2xx whose body is not JSON, or that ``parse`` rejects, raises
+        :class:`ResponseValidationError` carrying the status, method and URL.
         """
         handler = self._handler
-        if handler is None or asyncio.get_running_loop() is not self._loop:
+        if handler is None or asyncio.get_running_loop() is not self._pool.loop:
             handler = self._open()
+        headers = dict(_JSON_HEADERS if content is not None else _ACCEPT)
+        if method == "POST":
+            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
         request = Request(
             method,
             self._config.base_url + path,
-            headers=dict(_JSON_HEADERS if content is not None else _ACCEPT),
+            headers=headers,
             params=params,
             content=content,
             multipart=multipart,
+            timeout=self._timeout,
             idempotent=idempotent,
         )
         response = await handler(request)
         if not 200 <= response.status < 300:
-            raise make_status_error(
+            error = make_status_error(
                 response.status,
                 response.headers,
                 response.content,
@@ -165,6 +266,8 @@ class AsyncAmas:
                 url=response.url,
                 reason=response.reason,
             )
+            error.attempts = response.attempts
+            raise error
         try:
             data = decode_json(response.content)
         except ValueError:
@@ -178,7 +281,10 @@ class AsyncAmas:
                 url=response.url,
             ) from None
         try:
-            return parse(data)
+            result = parse(data)
         except ResponseValidationError as exc:
             exc.status_code, exc.method, exc.url = response.status, method, response.url
             raise
+        if response.attempts != 1 and hasattr(result, "attempts"):
+            result = attrs.evolve(result, attempts=response.attempts)  # type: ignore[misc]
+        return result

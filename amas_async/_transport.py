@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, BinaryIO
@@ -26,6 +27,8 @@ from ._multipart import MultipartBody
 from .errors import AmasError, APIConnectionError, APITimeoutError, InvalidRequestError
 
 __all__ = ["Handler", "Middleware", "Request", "Response", "Transport", "build_chain"]
+
+logger = logging.getLogger("amas_async")
 
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
 _MAX_REDIRECTS = 5
@@ -224,6 +227,9 @@ class Transport:
                 method, content = "GET", None
                 request = attrs.evolve(request, multipart=None, content=None)
             url = target
+        elapsed = time.monotonic() - started
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s -> %d in %.1f ms", method, url, status, elapsed * 1000)
         return Response(
             status=status,
             headers=resp_headers,
@@ -231,7 +237,7 @@ class Transport:
             request=request,
             url=url,
             reason=reason,
-            elapsed=time.monotonic() - started,
+            elapsed=elapsed,
         )
 
     def _same_origin(self, url: str) -> bool:

@@ -70,6 +70,10 @@ class AmasError(Exception):
     """Base class of every exception raised by amas_async."""
 
 
+def _attempts_note(attempts: int) -> str:
+    return f" [after {attempts} attempts]" if attempts > 1 else ""
+
+
 class InvalidRequestError(AmasError, ValueError):
     """Input that cannot make a valid request; raised before anything is sent."""
 
@@ -117,12 +121,16 @@ class APIConnectionError(AmasError):
         url: str | None = None,
         request_sent: bool = True,
     ) -> None:
+        self.message = message
         self.method = method
         self.url = url
         self.request_sent = request_sent
         self.attempts = 1
-        where = f" ({method} {url})" if method and url else ""
-        super().__init__(f"{message}{where}")
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f" ({self.method} {self.url})" if self.method and self.url else ""
+        return f"{self.message}{where}{_attempts_note(self.attempts)}"
 
 
 class APITimeoutError(APIConnectionError):
@@ -181,7 +189,7 @@ class APIStatusError(AmasError):
             parts.append(f"({self.method} {self.url})")
         if self.request_id:
             parts.append(f"request_id={self.request_id}")
-        return " ".join(parts)
+        return " ".join(parts) + _attempts_note(self.attempts)
 
 
 class BadRequestError(APIStatusError):

@@ -118,6 +118,8 @@ class ImageUpload:
     media_type: str | None = None
     size: int | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, kw_only=True, repr=False, eq=False)
+    attempts: int = attrs.field(default=1, kw_only=True, eq=False)
+    """How many attempts the upload took (more than 1 after retries)."""
 
 
 ContentPart = TextPart | ImagePart | FilePart | ImageUpload | Mapping[str, Any]
@@ -188,6 +190,8 @@ class Execution:
     execution_time: float | None = None
     tool_calls: Sequence[Any] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+    attempts: int = attrs.field(default=1, eq=False)
+    """How many attempts the call took (more than 1 after retries)."""
 
     @property
     def text(self) -> str:

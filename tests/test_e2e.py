@@ -260,7 +260,7 @@ async def test_status_classes(
         headers={"x-request-id": "req-42"},
     )
     with pytest.raises(cls) as info:
-        await amas_client.sessions.get("abc")
+        await amas_client.with_options(max_retries=0).sessions.get("abc")
     exc = info.value
     assert type(exc) is cls
     assert (exc.status_code, exc.error_type, exc.message, exc.request_id) == (
@@ -282,12 +282,13 @@ async def test_not_found_and_rate_limit_from_the_emulator(
 
     amas_emulator.fail_next(status=429, retry_after=7)
     with pytest.raises(amas.RateLimitError) as limited:
-        await amas_client.runtime.status("no-such-session")
+        await amas_client.with_options(max_retries=0).runtime.status("no-such-session")
     assert limited.value.retry_after == 7.0
     assert amas_emulator.executed_turns == 0
 
 
 async def test_malformed_answers(amas_emulator: Emulator, amas_client: amas.AsyncAmas) -> None:
+    amas_client = amas_client.with_options(max_retries=0)
     html = "<html><head><title>502 Bad Gateway</title></head><body><h1>nginx</h1></body></html>"
     amas_emulator.respond_next(status=502, body=html, content_type="text/html")
     with pytest.raises(amas.InternalServerError) as bad_gateway:
@@ -328,6 +329,7 @@ async def test_connection_errors(amas_emulator: Emulator) -> None:
         base_url=amas_emulator.base_url,
         api_key=amas_emulator.api_key,
         timeout=amas.Timeout(read=0.2),
+        max_retries=0,
     ) as client:
         # a POST: aiohttp itself resends an idempotent GET once on a dropped connection
         amas_emulator.fail_next(drop=True)

@@ -93,7 +93,7 @@ def assert_get_headers(call: RequestCall, key: str = KEY) -> None:
 
 def pool_open(client: amas.AsyncAmas) -> bool:
     """Whether the client's aiohttp session exists (a function, so mypy does not narrow it)."""
-    return client._transport.is_open
+    return client._pool.transport.is_open
 
 
 def no_request_was_made(mock: aioresponses) -> None:
@@ -589,7 +589,7 @@ async def test_connection_pool_is_created_lazily_inside_the_loop(
     try:
         await client.sessions.get(SID)
         assert pool_open(client)
-        session = client._transport._session
+        session = client._pool.transport._session
         assert session is not None
         assert session._loop is asyncio.get_running_loop()
         assert "open" in repr(client)
@@ -779,10 +779,25 @@ async def test_timeout_reaches_aiohttp(
 ) -> None:
     with aioresponses() as mock:
         mock.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID})
-        async with amas.AsyncAmas(api_key=api_key, base_url=BASE, timeout=timeout) as client:
+        async with amas.AsyncAmas(
+            api_key=api_key, base_url=BASE, timeout=timeout, max_retries=0
+        ) as client:
             await client.sessions.get(SID)
         _, _, call = only_call(mock)
     assert call.kwargs["timeout"] == expected
+
+
+async def test_the_retry_deadline_bounds_an_attempt_without_a_total_timeout(api_key: str) -> None:
+    with aioresponses() as mock:
+        mock.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID})
+        timeout = amas.Timeout(connect=None, read=None, total=None)
+        policy = amas.RetryPolicy(deadline=42.0)
+        async with amas.AsyncAmas(
+            api_key=api_key, base_url=BASE, timeout=timeout, retry=policy
+        ) as client:
+            await client.sessions.get(SID)
+        _, _, call = only_call(mock)
+    assert call.kwargs["timeout"] == aiohttp.ClientTimeout(total=42.0)
 
 
 async def test_a_middleware_can_set_a_per_request_timeout(api_key: str) -> None:

@@ -23,6 +23,16 @@ def _check_page(limit: object, offset: object) -> tuple[int, int]:
     return limit, offset
 
 
+def _key(idempotency_key: object) -> str | None:
+    if idempotency_key is None:
+        return None
+    if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+        raise InvalidRequestError("idempotency_key must be a non-empty str")
+    if any(ord(c) < 0x20 or ord(c) > 0x7E for c in idempotency_key):
+        raise InvalidRequestError("idempotency_key must be printable ASCII")
+    return idempotency_key
+
+
 class AsyncRuntime(AsyncResource):
     """Message execution, history and status (``/runtime/{session_id}/...``)."""
 
@@ -35,18 +45,26 @@ class AsyncRuntime(AsyncResource):
         *,
         inputs: Mapping[str, Any] | None = None,
         correlation_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Execution:
         """Send a message to a session's agents and wait for the run to finish.
 
         ``content`` is a string, or a list of :class:`TextPart`, :class:`ImagePart`,
         :class:`FilePart`, :class:`ImageUpload` or wire-shape mappings. ``inputs`` fills the
         config's variables (session-level ones on the first call, request-level ones on every
-        call). Raises :class:`ExecutionError` when the run ended ``error`` or ``timeout``.
+        call). ``idempotency_key`` replaces the key the SDK makes for the call (the same on
+        every attempt). Raises :class:`ExecutionError` when the run ended ``error`` or
+        ``timeout``.
         """
         path = f"/runtime/{path_segment(session_id, 'session_id')}/execute/"
         body = execute_body(content, inputs, correlation_id)
         execution = await self._client._request(
-            "POST", path, content=body, idempotent=False, parse=parse_execution
+            "POST",
+            path,
+            content=body,
+            idempotent=False,
+            idempotency_key=_key(idempotency_key),
+            parse=parse_execution,
         )
         if execution.status in ("error", "timeout"):
             raise ExecutionError(execution)

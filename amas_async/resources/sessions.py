@@ -83,10 +83,15 @@ class Session:
         *,
         inputs: Mapping[str, Any] | None = None,
         correlation_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Execution:
         """Send a message in this session (see ``client.runtime.execute``)."""
         return await self._client.runtime.execute(
-            self.id, content, inputs=inputs, correlation_id=correlation_id
+            self.id,
+            content,
+            inputs=inputs,
+            correlation_id=correlation_id,
+            idempotency_key=idempotency_key,
         )
 
     async def messages(self, limit: int = 50, offset: int = 0) -> MessagePage:

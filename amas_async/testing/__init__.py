@@ -2,6 +2,7 @@
 
 ``Emulator`` speaks the documented AMAS REST API on 127.0.0.1 with deterministic agents, fault
 injection and counters, for the SDK's own tests, for users' tests, and for demos.
+``instant_retries()`` makes retry backoff sleeps instant (with a fake clock) within a block.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
         StoredMessage,
         Upload,
     )
+    from ._retries import RetryClock, instant_retries
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -26,14 +28,22 @@ __all__ = [
     "Emulator",
     "RecordedRequest",
     "RegisteredAgent",
+    "RetryClock",
     "SessionState",
     "StoredMessage",
     "Upload",
+    "instant_retries",
 ]
+
+_RETRIES = ("RetryClock", "instant_retries")
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use: the server side (aiohttp.web) is not needed to import the SDK.
+    if name in _RETRIES:
+        from . import _retries
+
+        return getattr(_retries, name)
     if name in __all__:
         from . import _emulator
 

@@ -8,13 +8,14 @@ Registered through the ``pytest11`` entry point, so installing amas-async is eno
 
 ``amas_emulator`` is an :class:`~amas_async.testing.Emulator` on 127.0.0.1 (fault injection,
 counters and the recorded requests are on it); ``amas_client`` is an
-:class:`~amas_async.AsyncAmas` connected to it. Both are function-scoped and need an async
+:class:`~amas_async.AsyncAmas` connected to it, whose retries do not sleep
+(``amas_retry_clock`` records the waits). Both are function-scoped and need an async
 test runner (pytest-asyncio or anyio's plugin).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
@@ -23,6 +24,7 @@ from .._client import AsyncAmas
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
+    from ._retries import RetryClock
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,8 +47,22 @@ async def amas_emulator() -> AsyncIterator[Emulator]:
         yield emulator
 
 
+@pytest.fixture
+def amas_retry_clock() -> Iterator[RetryClock]:
+    """Instant retries for the test: backoff sleeps are recorded in ``.sleeps``, not slept."""
+    from ._retries import instant_retries
+
+    with instant_retries() as retry_clock:
+        yield retry_clock
+
+
 @_fixture
-async def amas_client(amas_emulator: Emulator) -> AsyncIterator[AsyncAmas]:
-    """An :class:`~amas_async.AsyncAmas` connected to ``amas_emulator``, closed after the test."""
+async def amas_client(
+    amas_emulator: Emulator, amas_retry_clock: RetryClock
+) -> AsyncIterator[AsyncAmas]:
+    """An :class:`~amas_async.AsyncAmas` connected to ``amas_emulator``, closed after the test.
+
+    Retries are on (the default policy) but never sleep: see ``amas_retry_clock``.
+    """
     async with AsyncAmas(base_url=amas_emulator.base_url, api_key=amas_emulator.api_key) as client:
         yield client
