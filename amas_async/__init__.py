@@ -51,12 +51,14 @@ from .models import (
     Usage,
 )
 from .resources import Session
+from .sync import Amas
 
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
     "AgentConfig",
+    "Amas",
     "AmasError",
     "AsyncAmas",
     "AuthenticationError",
