@@ -13,8 +13,10 @@ Start with :class:`AsyncAmas` (or :class:`Amas` from synchronous code)::
 from ._client import AsyncAmas
 from ._config import Limits, Timeout
 from ._retry import RetryEvent, RetryPolicy
+from ._throttle import Throttle
 from ._transport import Handler, Middleware, Request, Response
 from ._version import __version__
+from .batch import BatchResult, ExecuteRequest
 from .errors import (
     AmasError,
     APIConnectionError,
@@ -63,10 +65,12 @@ __all__ = [
     "AsyncAmas",
     "AuthenticationError",
     "BadRequestError",
+    "BatchResult",
     "ConfigValidationError",
     "ConflictError",
     "ContentPart",
     "Edge",
+    "ExecuteRequest",
     "Execution",
     "ExecutionError",
     "FilePart",
@@ -93,6 +97,7 @@ __all__ = [
     "SessionConfig",
     "SessionStatus",
     "TextPart",
+    "Throttle",
     "Timeout",
     "UnprocessableEntityError",
     "Usage",

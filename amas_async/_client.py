@@ -14,6 +14,7 @@ from ._config import ClientConfig, Limits, Timeout, TimeoutTypes, make_config
 from ._multipart import MultipartBody
 from ._retry import RetryMiddleware, RetryPolicy
 from ._serde import decode_json
+from ._throttle import Throttle
 from ._transport import Handler, Middleware, Request, Transport, build_chain
 from ._validation import path_segment
 from .errors import (
@@ -63,7 +64,8 @@ class AsyncAmas:
     is seconds or a :class:`Timeout` for each attempt; ``retry`` a :class:`RetryPolicy`
     (``max_retries=N`` is the shortcut: N retries after the first attempt; 0 turns retries
     off); ``limits`` sizes the connection pool; ``middlewares`` are ``(request, handler)``
-    callables wrapped around every call (outside the retries), the first outermost.
+    callables wrapped around every call (outside the retries), the first outermost;
+    ``throttle`` (a :class:`Throttle`) rate-limits every attempt of every call.
 
     Use it as ``async with AsyncAmas() as client:`` or call :meth:`aclose`. The aiohttp session
     is created inside the running loop on first use; a closed client cannot be reopened.
@@ -80,6 +82,7 @@ class AsyncAmas:
         limits: Limits | None = None,
         default_headers: Mapping[str, str] | None = None,
         middlewares: Sequence[Middleware] = (),
+        throttle: Throttle | None = None,
     ) -> None:
         config = make_config(
             api_key=api_key,
@@ -93,8 +96,11 @@ class AsyncAmas:
                 raise InvalidContentError(
                     f"a middleware must be callable, got {type(middleware).__name__}"
                 )
+        if throttle is not None and not isinstance(throttle, Throttle):
+            raise InvalidContentError(f"throttle must be a Throttle, not {type(throttle).__name__}")
         policy = resolve_policy(retry, max_retries)
-        self._setup(config, _Pool(config), policy, tuple(middlewares), None, owns_pool=True)
+        inner = (throttle,) if throttle is not None else ()
+        self._setup(config, _Pool(config), policy, tuple(middlewares), inner, None, owns_pool=True)
 
     def _setup(
         self,
@@ -102,6 +108,7 @@ class AsyncAmas:
         pool: _Pool,
         policy: RetryPolicy,
         middlewares: tuple[Middleware, ...],
+        inner: tuple[Middleware, ...],
         timeout: Timeout | None,
         *,
         owns_pool: bool,
@@ -111,10 +118,12 @@ class AsyncAmas:
         self._owns_pool = owns_pool
         self._policy = policy
         self._user_middlewares = middlewares
+        self._inner_middlewares = inner  # under the retry layer: every attempt passes them
         self._timeout = timeout  # None: the transport's default
         chain = list(middlewares)
         if policy.max_attempts > 1:  # no retry layer at all when retries are off
             chain.append(RetryMiddleware(policy, timeout or config.timeout))
+        chain.extend(inner)
         self._middlewares: tuple[Middleware, ...] = tuple(chain)
         self._handler: Handler | None = None
         self._closed = False
@@ -136,13 +145,24 @@ class AsyncAmas:
         """
         policy = self._policy if retry is _UNSET else retry
         timeout_ = self._timeout if timeout is _UNSET else Timeout.of(timeout)
+        return self._derive(resolve_policy(policy, max_retries), self._inner_middlewares, timeout_)
+
+    def _with_inner_middleware(self, middleware: Middleware) -> AsyncAmas:
+        """A client sharing the pool whose every attempt also passes ``middleware``."""
+        inner = (*self._inner_middlewares, middleware)
+        return self._derive(self._policy, inner, self._timeout)
+
+    def _derive(
+        self, policy: RetryPolicy, inner: tuple[Middleware, ...], timeout: Timeout | None
+    ) -> AsyncAmas:
         clone = object.__new__(AsyncAmas)
         clone._setup(
             self._config,
             self._pool,
-            resolve_policy(policy, max_retries),
+            policy,
             self._user_middlewares,
-            timeout_,
+            inner,
+            timeout,
             owns_pool=False,
         )
         return clone

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from .. import batch
 from .._serde import execute_body, parse_execution, parse_message_page, parse_status
+from .._throttle import Throttle
 from .._validation import path_segment
+from ..batch import BatchResult, ExecuteRequest
 from ..errors import ExecutionError, InvalidRequestError, ResponseValidationError
 from ..models import ContentPart, Execution, Message, MessagePage, SessionStatus
 from ._base import AsyncResource
@@ -37,6 +40,47 @@ class AsyncRuntime(AsyncResource):
     """Message execution, history and status (``/runtime/{session_id}/...``)."""
 
     __slots__ = ()
+
+    async def execute_many(
+        self,
+        requests: Iterable[ExecuteRequest | Mapping[str, Any]]
+        | AsyncIterable[ExecuteRequest | Mapping[str, Any]],
+        *,
+        concurrency: int = 16,
+        rate_limit: float | Throttle | None = None,
+        on_result: Callable[[BatchResult], Any] | None = None,
+    ) -> list[BatchResult]:
+        """Run many executions at once; one :class:`BatchResult` per request, in input order.
+
+        ``requests`` is an iterable or async iterable of :class:`ExecuteRequest` (or mappings
+        with its keys). Requests for the same session run one after another in input order;
+        different sessions run concurrently, up to ``concurrency``. ``rate_limit`` is requests
+        per second or a :class:`Throttle`; 429s lower the concurrency, which then recovers.
+        One failure never stops the others. ``on_result`` sees each result as it completes.
+        """
+        return await batch.execute_many(
+            self._client,
+            requests,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            on_result=on_result,
+        )
+
+    def iter_execute_many(
+        self,
+        requests: Iterable[ExecuteRequest | Mapping[str, Any]]
+        | AsyncIterable[ExecuteRequest | Mapping[str, Any]],
+        *,
+        concurrency: int = 16,
+        rate_limit: float | Throttle | None = None,
+    ) -> AsyncIterator[BatchResult]:
+        """Like :meth:`execute_many`, yielding results as they complete; reads input lazily.
+
+        Close it early with ``contextlib.aclosing`` to cancel what is in flight.
+        """
+        return batch.iter_execute_many(
+            self._client, requests, concurrency=concurrency, rate_limit=rate_limit
+        )
 
     async def execute(
         self,

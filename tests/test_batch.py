@@ -1,0 +1,318 @@
+"""Batches and client-side rate limiting, against the emulator with faults."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+import amas_async as amas
+from amas_async.batch import TASK_PREFIX
+from amas_async.testing import Emulator, RetryClock
+
+FLAT = {"name": "F", "agent_type": "llm_agent", "system_prompt": "p"}
+
+
+def batch_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith(TASK_PREFIX)]
+
+
+async def make_sessions(client: amas.AsyncAmas, count: int) -> list[str]:
+    return [(await client.sessions.create(FLAT)).id for _ in range(count)]
+
+
+# ---- the big one -----------------------------------------------------------------------------
+
+
+async def test_2000_requests_over_50_sessions_with_faults_and_a_rate_limit(
+    amas_emulator: Emulator, amas_client: amas.AsyncAmas, amas_retry_clock: RetryClock
+) -> None:
+    sessions = await make_sessions(amas_client, 50)
+    requests = [
+        amas.ExecuteRequest(session_id=sessions[i % 50], content=f"turn {i}") for i in range(2000)
+    ]
+    amas_emulator.set_fault_rate(0.2, seed=11, statuses=(429, 503))
+    amas_emulator.peak_in_flight = 0
+    seen: list[int] = []
+
+    results = await amas_client.runtime.execute_many(
+        requests, concurrency=12, rate_limit=5000.0, on_result=lambda r: seen.append(r.index)
+    )
+
+    assert len(results) == 2000
+    assert [r.index for r in results] == list(range(2000))  # input order
+    assert [r.request for r in results] == requests
+    assert sorted(seen) == list(range(2000))  # on_result saw every one
+    ok = [r for r in results if r.ok]
+    failed = [r for r in results if not r.ok]
+    assert len(ok) >= 1950  # 20% faults, 3 attempts: about 0.8% fail for good
+    for result in failed:
+        assert isinstance(result.error, (amas.RateLimitError, amas.InternalServerError))
+        assert result.attempts == 3
+        assert result.execution is None
+    assert any(r.attempts > 1 for r in ok)
+    # no duplicated turn: only requests that succeeded ran, each once
+    assert amas_emulator.executed_turns == len(ok)
+    # per-session order: each session's history holds its turns in input order
+    for sid in sessions:
+        history = amas_emulator.session_state(sid).history
+        said = [m.content for m in history if m.role == "user"]
+        expected = [r.request.content for r in ok if r.request.session_id == sid]
+        assert said == expected
+    # concurrency never above the limit
+    assert amas_emulator.peak_in_flight <= 12
+
+
+async def test_same_session_runs_sequentially_and_others_concurrently(
+    amas_emulator: Emulator, amas_client: amas.AsyncAmas
+) -> None:
+    amas_emulator.set_turn_delay(0.02)
+    sessions = await make_sessions(amas_client, 4)
+    amas_emulator.peak_in_flight = 0
+    requests = [{"session_id": sessions[i % 4], "content": f"m{i}"} for i in range(16)]
+    results = await amas_client.runtime.execute_many(requests, concurrency=8)
+    assert all(r.ok for r in results)  # the emulator answers 409 to a 2nd concurrent execute
+    assert amas_emulator.peak_in_flight == 4  # one per session, never two in one session
+
+
+async def test_concurrency_bounds_the_lanes(
+    amas_emulator: Emulator, amas_client: amas.AsyncAmas
+) -> None:
+    amas_emulator.set_turn_delay(0.01)
+    sessions = await make_sessions(amas_client, 10)
+    amas_emulator.peak_in_flight = 0
+    requests = [amas.ExecuteRequest(session_id=s, content="x") for s in sessions]
+    results = await amas_client.runtime.execute_many(requests, concurrency=3)
+    assert all(r.ok for r in results)
+    assert amas_emulator.peak_in_flight == 3
+
+
+async def test_failures_never_stop_the_others(
+    amas_emulator: Emulator, amas_client: amas.AsyncAmas
+) -> None:
+    (sid,) = await make_sessions(amas_client, 1)
+    requests: list[Any] = [
+        {"session_id": sid, "content": "fine"},
+        {"session_id": "no-such-session", "content": "lost"},
+        {"session_id": sid, "content": 42},  # not content
+        {"session_id": sid},  # no content
+        "not a request",
+        {"session_id": sid, "content": "also fine", "inputs": {"a": 1}},
+    ]
+    results = await amas_client.runtime.execute_many(requests)
+    assert [r.ok for r in results] == [True, False, False, False, False, True]
+    assert isinstance(results[1].error, amas.NotFoundError)
+    assert isinstance(results[2].error, amas.InvalidContentError)
+    assert isinstance(results[3].error, amas.InvalidRequestError)
+    assert isinstance(results[4].error, amas.InvalidContentError)
+    assert results[4].request == "not a request"
+    assert results[5].execution is not None
+    assert results[5].execution.text == "[F] p | also fine"
+    assert results[0].elapsed > 0
+
+
+async def test_bad_arguments_raise(amas_client: amas.AsyncAmas) -> None:
+    with pytest.raises(amas.InvalidRequestError):
+        await amas_client.runtime.execute_many([], concurrency=0)
+    with pytest.raises(amas.InvalidContentError):
+        await amas_client.runtime.execute_many(42)  # type: ignore[arg-type]
+    assert await amas_client.runtime.execute_many([]) == []
+
+
+async def test_async_iterable_input_and_async_callback(amas_client: amas.AsyncAmas) -> None:
+    sessions = await make_sessions(amas_client, 3)
+
+    async def produce() -> AsyncIterator[amas.ExecuteRequest]:
+        for i in range(9):
+            await asyncio.sleep(0)
+            yield amas.ExecuteRequest(session_id=sessions[i % 3], content=f"m{i}")
+
+    seen: list[int] = []
+
+    async def record(result: amas.BatchResult) -> None:
+        seen.append(result.index)
+
+    results = await amas_client.runtime.execute_many(produce(), concurrency=2, on_result=record)
+    assert [r.index for r in results] == list(range(9))
+    assert sorted(seen) == list(range(9))
+
+
+async def test_streaming_reads_input_lazily(amas_client: amas.AsyncAmas) -> None:
+    sessions = await make_sessions(amas_client, 4)
+    consumed = 0
+
+    def endless() -> Iterator[amas.ExecuteRequest]:
+        nonlocal consumed
+        for i in itertools.count():
+            consumed += 1
+            yield amas.ExecuteRequest(session_id=sessions[i % 4], content=f"m{i}")
+
+    got = 0
+    stream = amas_client.runtime.iter_execute_many(endless(), concurrency=4)
+    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        async for result in stream:
+            assert result.ok
+            got += 1
+            if got == 100:
+                break
+    assert consumed <= 100 + 64 + 1  # what was yielded, plus a bounded read-ahead
+    assert batch_tasks() == []  # nothing left running
+
+
+async def test_cancelling_a_batch_cancels_in_flight_and_leaks_nothing(
+    amas_emulator: Emulator, amas_client: amas.AsyncAmas
+) -> None:
+    sessions = await make_sessions(amas_client, 8)
+    amas_emulator.set_turn_delay(0.05)
+    finished: list[amas.BatchResult] = []
+    ten_done = asyncio.Event()
+
+    async def run() -> None:
+        stream = amas_client.runtime.iter_execute_many(
+            (amas.ExecuteRequest(session_id=sessions[i % 8], content=f"m{i}") for i in range(400)),
+            concurrency=8,
+        )
+        async for result in stream:
+            finished.append(result)
+            if len(finished) == 10:
+                ten_done.set()
+
+    task = asyncio.create_task(run())
+    await asyncio.wait_for(ten_done.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert 10 <= len(finished) < 400  # the results finished so far were reported
+    assert batch_tasks() == []
+    await asyncio.sleep(0.1)  # the emulator finishes what it had started
+    connector = amas_client._pool.transport._session.connector  # type: ignore[union-attr]
+    assert connector is not None
+    assert not connector._acquired
+    # the client is still fine
+    assert (await amas_client.runtime.execute(sessions[0], "after")).ok
+
+
+async def test_a_429_pauses_every_worker_and_lowers_concurrency(
+    amas_emulator: Emulator, amas_client: amas.AsyncAmas, amas_retry_clock: RetryClock
+) -> None:
+    sessions = await make_sessions(amas_client, 8)
+    throttle = amas.Throttle(max_concurrency=8)
+    amas_emulator.fail_next(status=429, retry_after=2, path="/execute/")
+    results = await amas_client.runtime.execute_many(
+        [amas.ExecuteRequest(session_id=s, content="x") for s in sessions], rate_limit=throttle
+    )
+    assert all(r.ok for r in results)
+    assert throttle.throttled == 1
+    assert throttle.concurrency_limit is not None
+    assert throttle.concurrency_limit < 8  # lowered, recovering
+    assert 2.0 in amas_retry_clock.sleeps  # the pause (and the retry) waited Retry-After
+
+
+async def test_client_wide_throttle(amas_emulator: Emulator, amas_retry_clock: RetryClock) -> None:
+    throttle = amas.Throttle(requests_per_second=100, burst=1)
+    async with amas.AsyncAmas(
+        base_url=amas_emulator.base_url, api_key=amas_emulator.api_key, throttle=throttle
+    ) as client:
+        for _ in range(5):
+            await client.sessions.create(FLAT)
+    # one token at a time at 100/s: four waits of about 10 ms on the (instant) clock
+    waits = [w for w in amas_retry_clock.sleeps if w > 0]
+    assert len(waits) == 4
+    assert all(w <= 0.011 for w in waits)
+    with pytest.raises(TypeError):
+        amas.AsyncAmas(api_key="k", throttle=5)  # type: ignore[arg-type]
+
+
+# ---- the throttle alone, on an injected clock ---------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def response(status: int, headers: dict[str, str] | None = None) -> amas.Response:
+    request = amas.Request("POST", "http://x/api/v1/runtime/s/execute/")
+    return amas.Response(status=status, headers=headers or {}, content=b"", request=request, url="")
+
+
+async def test_token_bucket_rate_within_tolerance() -> None:
+    clock = FakeClock()
+    throttle = amas.Throttle(
+        requests_per_second=10, burst=5, clock=clock.monotonic, sleep=clock.sleep
+    )
+    started = clock.now
+
+    async def one() -> None:
+        await throttle.acquire()
+        throttle.release(response(200))
+
+    await asyncio.gather(*(one() for _ in range(105)))
+    elapsed = clock.now - started
+    # 5 at once from the burst, then 100 at 10/s
+    assert elapsed == pytest.approx(10.0, rel=0.02)
+
+
+async def test_adaptive_concurrency_halves_and_recovers() -> None:
+    clock = FakeClock()
+    throttle = amas.Throttle(max_concurrency=16, clock=clock.monotonic, sleep=clock.sleep)
+    assert throttle.concurrency_limit == 16
+    await throttle.acquire()
+    await throttle.acquire()
+    throttle.release(response(429, {"Retry-After": "3"}))
+    throttle.release(response(429))
+    assert throttle.concurrency_limit == 8  # a burst of 429s: one decrease
+    await throttle.acquire()  # paused for Retry-After on the injected clock
+    assert clock.now == pytest.approx(1003.0)
+    throttle.release(response(429))
+    assert throttle.concurrency_limit == 4  # more than a second later: another one
+    clock.now += 1.5
+    for _ in range(40):
+        await throttle.acquire()
+        throttle.release(response(200))
+    assert throttle.concurrency_limit == 9  # +1/limit each: about +1 per round of `limit`
+    for _ in range(200):
+        await throttle.acquire()
+        throttle.release(response(200))
+    assert throttle.concurrency_limit == 16
+
+
+async def test_concurrency_limit_blocks_and_wakes() -> None:
+    throttle = amas.Throttle(max_concurrency=2)
+    await throttle.acquire()
+    await throttle.acquire()
+    third = asyncio.create_task(throttle.acquire())
+    await asyncio.sleep(0.01)
+    assert not third.done()
+    throttle.release(response(200))
+    await asyncio.wait_for(third, 1)
+    assert throttle.in_flight == 2
+    # a cancelled waiter does not lose a wake-up
+    fourth = asyncio.create_task(throttle.acquire())
+    fifth = asyncio.create_task(throttle.acquire())
+    await asyncio.sleep(0.01)
+    fourth.cancel()
+    throttle.release(response(200))
+    await asyncio.wait_for(fifth, 1)
+    assert throttle.in_flight == 2
+
+
+def test_throttle_rejects_nonsense() -> None:
+    with pytest.raises(amas.InvalidRequestError):
+        amas.Throttle(requests_per_second=0)
+    with pytest.raises(amas.InvalidRequestError):
+        amas.Throttle(max_concurrency=0)
+    with pytest.raises(amas.InvalidRequestError):
+        amas.Throttle(requests_per_second=5, burst=0)
+    assert amas.Throttle(requests_per_second=2.5).burst == 3
