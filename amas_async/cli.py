@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -334,6 +335,140 @@ def chat(
         with contextlib.suppress(BaseException):
             loop.run_until_complete(stack.aclose())
         loop.close()
+
+
+# ---- amas batch ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument(
+    "input_path", metavar="INPUT.jsonl", type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where results go (JSONL); re-running with it resumes.",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config of the sessions to create (one per 'session' key, or per line).",
+)
+@click.option("--session", "session_id", default=None, help="Run every line in this session.")
+@click.option("--concurrency", default=16, show_default=True, help="Sessions run at once.")
+@click.option("--rps", type=float, default=None, help="Requests per second at most.")
+@click.option("--no-progress", is_flag=True, help="No live progress bar.")
+@emulator_option
+def batch(
+    input_path: Path,
+    output_path: Path,
+    config: Path | None,
+    session_id: str | None,
+    concurrency: int,
+    rps: float | None,
+    no_progress: bool,
+    use_emulator: bool,
+) -> None:
+    """Run every line of INPUT.jsonl; write one result line per id to --output.
+
+    Each input line is {"id", "content", "inputs"?, "session"?}. Lines with the same
+    "session" key share one session made from --config; lines without one get a fresh
+    session each (or all use --session). Re-running with the same --output skips the ids
+    already done and retries the failed ones. Exit status 1 if any line failed.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from ._batchfile import Malformed, OutputFile, Summary, count_lines, run_file_batch
+    from ._serde import config_body
+
+    if (config is None) == (session_id is None):
+        raise click.UsageError("give --config CONFIG.yaml or --session ID (one of them)")
+    if concurrency < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--concurrency")
+    if not input_path.is_file():
+        _fail(f"input file not found: {str(input_path)!r}")
+    try:
+        if config is not None:
+            config_body(config)  # a bad config fails here, before any line runs
+        output = OutputFile(output_path)
+        output.load()
+        todo = max(0, count_lines(input_path) - len(output.done))
+    except (AmasError, OSError) as exc:
+        _fail(str(exc))
+        return
+    progress = Progress(
+        TextColumn("[bold]batch"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TextColumn("{task.fields[rate]:.1f}/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=no_progress,
+    )
+    task = progress.add_task("batch", total=todo, failed=0, rate=0.0)
+    summary = Summary()
+    started = time.monotonic()
+
+    def on_line(data: dict[str, Any]) -> None:
+        done = summary.ok + summary.failed
+        rate = done / max(time.monotonic() - started, 1e-9)
+        progress.update(task, advance=1, failed=summary.failed, rate=rate)
+
+    def on_malformed(line: Malformed) -> None:
+        progress.console.print(f"[yellow]line {line.number}:[/] {escape(line.reason)}")
+        progress.update(task, advance=1)
+
+    async def go() -> None:
+        async with _client(use_emulator) as client:
+            await run_file_batch(
+                client,
+                input_path,
+                output,
+                config=config,
+                session_id=session_id,
+                concurrency=concurrency,
+                rate_limit=rps,
+                on_line=on_line,
+                on_malformed=on_malformed,
+                summary=summary,
+            )
+
+    output.open()
+    interrupted = False
+    try:
+        with progress:
+            _run(go())
+    except SystemExit as exc:
+        interrupted = exc.code == 130
+        if not interrupted:
+            raise
+    finally:
+        output.close()
+    elapsed = time.monotonic() - started
+    done = summary.ok + summary.failed
+    err.print(
+        f"{summary.ok} ok, {summary.failed} failed, {summary.malformed} malformed lines, "
+        f"{summary.skipped} already done; {done} in {elapsed:.1f}s "
+        f"({done / max(elapsed, 1e-9):.1f}/s) -> {output_path}"
+    )
+    if interrupted:
+        err.print("interrupted: re-run the same command to resume")
+        raise SystemExit(130)
+    if summary.failed or summary.malformed:
+        raise SystemExit(1)
 
 
 # ---- amas demo ----------------------------------------------------------------------------

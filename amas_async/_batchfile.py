@@ -1,0 +1,314 @@
+"""The files of ``amas batch``: JSONL input read lazily, JSONL output appended safely, resume.
+
+Input: one JSON object per line with ``id``, ``content``, and optional ``inputs`` and
+``session`` (a key: lines with the same key share one session). Blank lines are skipped; a
+malformed line is reported with its number and skipped, never stopping the batch.
+
+Each line's ``Idempotency-Key`` is derived from its session, id, content and inputs, so a
+resumed run re-sends the same key for a line that may have run before it was interrupted.
+
+Output: one JSON object per line (``id``, ``status`` ``ok``/``error``, ``session``,
+``session_id``, ``text``, ``usage``, ``attempts``, ``elapsed``, ``error``), each written with
+a single ``write`` on a file opened for appending, so a crash never leaves half a line
+behind other lines. Resuming reads the output: ids that succeeded are skipped, sessions made
+for a key are reused, failed lines are dropped from the file (to be run again), and a
+partial last line from a crash is cut off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .batch import BatchResult, ExecuteRequest
+from .errors import AmasError, APIStatusError
+
+if TYPE_CHECKING:
+    from ._client import AsyncAmas
+
+__all__ = [
+    "InputLine",
+    "Malformed",
+    "OutputFile",
+    "Summary",
+    "count_lines",
+    "read_input",
+    "record",
+    "run_file_batch",
+]
+
+
+@attrs.frozen
+class InputLine:
+    """One valid input line."""
+
+    number: int
+    id: str
+    content: Any
+    inputs: Mapping[str, Any] | None
+    session: str | None
+
+
+@attrs.frozen
+class Malformed:
+    """An input line that cannot be run, and why."""
+
+    number: int
+    reason: str
+
+
+def count_lines(path: Path) -> int:
+    """Non-blank lines of a file (for the progress bar's total)."""
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def _parse(number: int, text: str) -> InputLine | Malformed:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Malformed(number, f"not valid JSON ({exc.msg})")
+    if not isinstance(data, dict):
+        return Malformed(number, f"expected a JSON object, got {type(data).__name__}")
+    raw_id = data.get("id")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)) or raw_id == "":
+        return Malformed(number, "needs an 'id' (a string or an integer)")
+    if "content" not in data:
+        return Malformed(number, "needs 'content'")
+    inputs = data.get("inputs")
+    if inputs is not None and not isinstance(inputs, dict):
+        return Malformed(number, "'inputs' must be an object")
+    session = data.get("session")
+    if session is not None and not isinstance(session, (str, int)):
+        return Malformed(number, "'session' must be a string key")
+    unknown = set(data) - {"id", "content", "inputs", "session"}
+    if unknown:
+        return Malformed(number, f"unknown keys {sorted(unknown)}")
+    return InputLine(
+        number, str(raw_id), data["content"], inputs, None if session is None else str(session)
+    )
+
+
+def read_input(path: Path) -> Iterator[InputLine | Malformed]:
+    """The input's lines, parsed one at a time; duplicate ids are reported as malformed."""
+    seen: set[str] = set()
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            line = _parse(number, text)
+            if isinstance(line, InputLine):
+                if line.id in seen:
+                    yield Malformed(number, f"duplicate id {line.id!r}")
+                    continue
+                seen.add(line.id)
+            yield line
+
+
+def record(
+    line: InputLine, session_id: str | None, result: BatchResult | None, error: AmasError | None
+) -> dict[str, Any]:
+    """The output record of one line, from its batch result (or a session creation error)."""
+    failure = error if error is not None else result.error if result is not None else None
+    execution = result.execution if result is not None else None
+    out: dict[str, Any] = {
+        "id": line.id,
+        "status": "ok" if failure is None else "error",
+        "session": line.session,
+        "session_id": session_id,
+        "text": execution.text if execution is not None else None,
+        "usage": None,
+        "attempts": result.attempts if result is not None else 1,
+        "elapsed": round(result.elapsed, 4) if result is not None else 0.0,
+        "error": None,
+    }
+    if execution is not None and execution.usage is not None:
+        out["usage"] = {
+            "input_tokens": execution.usage.input_tokens,
+            "output_tokens": execution.usage.output_tokens,
+        }
+    if failure is not None:
+        out["error"] = {
+            "type": type(failure).__name__,
+            "status_code": failure.status_code if isinstance(failure, APIStatusError) else None,
+            "message": str(failure),
+        }
+    return out
+
+
+class OutputFile:
+    """The output JSONL: what earlier runs finished, and a safe appender for this one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.done: set[str] = set()
+        self.sessions: dict[str, str] = {}
+        self.dropped_failures = 0
+        self._fd: int | None = None
+
+    def load(self) -> None:
+        """Read earlier runs; keep their successes, drop their failures and any partial line."""
+        if not self.path.exists():
+            return
+        kept: list[bytes] = []
+        with self.path.open("rb") as handle:
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    break  # a line cut short by a crash
+                try:
+                    data = json.loads(raw)
+                except ValueError:
+                    continue
+                if not isinstance(data, dict) or "id" not in data:
+                    continue
+                key, session_id = data.get("session"), data.get("session_id")
+                if isinstance(key, str) and isinstance(session_id, str):
+                    self.sessions.setdefault(key, session_id)
+                if data.get("status") == "ok":
+                    if str(data["id"]) not in self.done:
+                        self.done.add(str(data["id"]))
+                        kept.append(raw)
+                else:
+                    self.dropped_failures += 1
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_bytes(b"".join(kept))
+        os.replace(temporary, self.path)
+
+    def open(self) -> None:
+        """Open for appending (creating the file)."""
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, data: Mapping[str, Any]) -> None:
+        """Append one record as one line, in a single write."""
+        assert self._fd is not None
+        line = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
+        view = memoryview(line)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def line_key(session_id: str, line: InputLine) -> str:
+    """The Idempotency-Key of a line: the same on a resumed run, new if the line changed.
+
+    A request cancelled by Ctrl-C may have run on the server; resuming sends the same key, so a
+    server that honours keys answers with the first result instead of running the turn again.
+    """
+    material = json.dumps(
+        [session_id, line.id, line.content, line.inputs], sort_keys=True, default=str
+    )
+    return "amas-batch-" + hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
+
+
+@attrs.define
+class Summary:
+    """What a file batch did."""
+
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    malformed: int = 0
+    dropped_failures: int = 0
+
+
+async def run_file_batch(
+    client: AsyncAmas,
+    input_path: Path,
+    output: OutputFile,
+    *,
+    config: Any = None,
+    session_id: str | None = None,
+    concurrency: int = 16,
+    rate_limit: float | None = None,
+    on_line: Callable[[dict[str, Any]], None] | None = None,
+    on_malformed: Callable[[Malformed], None] | None = None,
+    summary: Summary | None = None,
+) -> Summary:
+    """Run every input line not yet done; append a record per line as it completes.
+
+    Lines with a ``session`` key share one session created from ``config`` (or reused from an
+    earlier run); lines without one get a fresh session each, or all use ``session_id``.
+    ``summary`` (filled in as lines complete, so it is right even after an interruption) is
+    returned.
+    """
+    summary = summary if summary is not None else Summary()
+    summary.dropped_failures = output.dropped_failures
+    sessions = dict(output.sessions)
+    failed_keys: dict[str, AmasError] = {}
+    meta: dict[int, tuple[InputLine, str]] = {}
+    submitted = 0
+
+    def emit(
+        line: InputLine, sid: str | None, result: BatchResult | None, error: AmasError | None
+    ) -> None:
+        data = record(line, sid, result, error)
+        output.write(data)
+        if data["status"] == "ok":
+            summary.ok += 1
+        else:
+            summary.failed += 1
+        if on_line is not None:
+            on_line(data)
+
+    async def session_for(line: InputLine) -> str:
+        if session_id is not None:
+            return session_id
+        if line.session is None:
+            return (await client.sessions.create(config)).id
+        if line.session in failed_keys:
+            raise failed_keys[line.session]
+        if line.session not in sessions:
+            try:
+                sessions[line.session] = (await client.sessions.create(config)).id
+            except AmasError as exc:
+                failed_keys[line.session] = exc
+                raise
+        return sessions[line.session]
+
+    async def requests() -> AsyncIterator[ExecuteRequest]:
+        nonlocal submitted
+        for line in read_input(input_path):
+            if isinstance(line, Malformed):
+                summary.malformed += 1
+                if on_malformed is not None:
+                    on_malformed(line)
+                continue
+            if line.id in output.done:
+                summary.skipped += 1
+                continue
+            try:
+                sid = await session_for(line)
+            except AmasError as exc:
+                emit(line, None, None, exc)
+                continue
+            meta[submitted] = (line, sid)
+            submitted += 1
+            yield ExecuteRequest(
+                session_id=sid,
+                content=line.content,
+                inputs=line.inputs,
+                idempotency_key=line_key(sid, line),
+            )
+
+    stream = client.runtime.iter_execute_many(
+        requests(), concurrency=concurrency, rate_limit=rate_limit
+    )
+    try:
+        async for result in stream:
+            line, sid = meta.pop(result.index)
+            emit(line, sid, result, None)
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return summary
