@@ -91,6 +91,10 @@ class BatchResult:
 
 
 ResultCallback = Callable[[BatchResult], Any]
+#: What a batch takes: an iterable or async iterable of requests (or mappings with their keys).
+Requests = (
+    Iterable[ExecuteRequest | Mapping[str, Any]] | AsyncIterable[ExecuteRequest | Mapping[str, Any]]
+)
 
 
 def _check(concurrency: object) -> int:
@@ -107,7 +111,7 @@ def _throttle_for(rate_limit: float | Throttle | None, concurrency: int) -> Thro
     return Throttle(requests_per_second=rate_limit, max_concurrency=concurrency)
 
 
-async def _items(requests: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+async def _items(requests: Requests) -> AsyncIterator[Any]:
     if isinstance(requests, AsyncIterable):
         async for item in requests:
             yield item
@@ -123,8 +127,7 @@ async def _items(requests: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[
 
 async def iter_execute_many(
     client: AsyncAmas,
-    requests: Iterable[ExecuteRequest | Mapping[str, Any]]
-    | AsyncIterable[ExecuteRequest | Mapping[str, Any]],
+    requests: Requests,
     *,
     concurrency: int = 16,
     rate_limit: float | Throttle | None = None,
@@ -251,8 +254,7 @@ _WAKE: Any = BatchResult(index=-1, request=None)
 
 async def execute_many(
     client: AsyncAmas,
-    requests: Iterable[ExecuteRequest | Mapping[str, Any]]
-    | AsyncIterable[ExecuteRequest | Mapping[str, Any]],
+    requests: Requests,
     *,
     concurrency: int = 16,
     rate_limit: float | Throttle | None = None,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from .. import batch
 from .._serde import execute_body, parse_execution, parse_message_page, parse_status
 from .._throttle import Throttle
 from .._validation import path_segment
-from ..batch import BatchResult, ExecuteRequest
+from ..batch import BatchResult, Requests
 from ..errors import ExecutionError, InvalidRequestError, ResponseValidationError
 from ..models import ContentPart, Execution, Message, MessagePage, SessionStatus
 from ._base import AsyncResource
@@ -43,8 +43,7 @@ class AsyncRuntime(AsyncResource):
 
     async def execute_many(
         self,
-        requests: Iterable[ExecuteRequest | Mapping[str, Any]]
-        | AsyncIterable[ExecuteRequest | Mapping[str, Any]],
+        requests: Requests,
         *,
         concurrency: int = 16,
         rate_limit: float | Throttle | None = None,
@@ -68,8 +67,7 @@ class AsyncRuntime(AsyncResource):
 
     def iter_execute_many(
         self,
-        requests: Iterable[ExecuteRequest | Mapping[str, Any]]
-        | AsyncIterable[ExecuteRequest | Mapping[str, Any]],
+        requests: Requests,
         *,
         concurrency: int = 16,
         rate_limit: float | Throttle | None = None,
