@@ -1,0 +1,703 @@
+"""The sync shim ``amas_async.Amas``: parity with the async surface, and behaviour against the
+emulator (a real server in its own thread), including threads, running loops, Ctrl-C and
+forgotten clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc
+import gc
+import inspect
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import typing
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+import amas_async as amas
+from amas_async import batch as batch_module
+from amas_async import sync
+from amas_async.demo import tiny_png
+from amas_async.resources import AsyncImages, AsyncRuntime, AsyncSessions
+from amas_async.resources import Session as AsyncSession
+from amas_async.resources import runtime as runtime_module
+from amas_async.resources import sessions as sessions_module
+from amas_async.testing import Emulator, instant_retries
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAT = {"name": "Flat", "agent_type": "llm_agent", "system_prompt": "Be brief."}
+LOOP_THREAD = "amas-sync-loop"
+
+# ---- parity: every public async member has a sync twin with the same parameters -------------
+
+PAIRS: list[tuple[type, type]] = [
+    (amas.AsyncAmas, sync.Amas),
+    (AsyncSessions, sync.Sessions),
+    (AsyncRuntime, sync.Runtime),
+    (AsyncImages, sync.Images),
+    (AsyncSession, sync.Session),
+]
+#: Async names whose sync twin is spelled differently.
+RENAMED = {"aclose": "close", "__aenter__": "__enter__", "__aexit__": "__exit__"}
+#: Dunders that are part of the surface: the context manager. (``AsyncAmas.__init__`` is too,
+#: but not the resources' and the Session handle's: the client makes those, not users.)
+DUNDERS = ("__aenter__", "__aexit__")
+
+
+def public_names(cls: type) -> set[str]:
+    """Public names defined by ``cls`` and its bases (methods, properties, slots)."""
+    names: set[str] = set()
+    for klass in cls.__mro__[:-1]:  # not object
+        names.update(name for name in vars(klass) if not name.startswith("_"))
+    return names
+
+
+def normalise(annotation: Any) -> Any:
+    """An async return annotation spelled as its sync twin's (both modules use strings)."""
+    if not isinstance(annotation, str):
+        return annotation
+    annotation = re.sub(r"\bAsyncAmas\b", "Amas", annotation)
+    return re.sub(r"\bAsync(Iterator|Iterable)\b", r"\1", annotation)
+
+
+#: Where annotation names are looked up when a module only imports them for type checking.
+FALLBACK_NAMESPACE: dict[str, Any] = {}
+for _module in (typing, collections.abc, amas, runtime_module, sessions_module, batch_module):
+    FALLBACK_NAMESPACE.update(vars(_module))
+
+
+def resolved(func: Callable[..., Any], annotation: Any) -> Any:
+    """The object a string annotation names (so an alias equals what it stands for)."""
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return eval(annotation, {**FALLBACK_NAMESPACE, **func.__globals__})
+    except Exception:  # pragma: no cover - compare the spelling then
+        return annotation
+
+
+def parameters(func: Callable[..., Any]) -> list[tuple[str, Any, Any, Any]]:
+    return [
+        (p.name, p.kind, p.default, resolved(func, p.annotation))
+        for p in inspect.signature(func).parameters.values()
+    ]
+
+
+def returns(func: Callable[..., Any]) -> Any:
+    return normalise(inspect.signature(func).return_annotation)
+
+
+def is_async(func: Any) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+
+
+@pytest.mark.parametrize(("async_cls", "sync_cls"), PAIRS, ids=lambda c: c.__name__)
+def test_every_async_member_has_a_sync_twin(async_cls: type, sync_cls: type) -> None:
+    names = public_names(async_cls) | {n for n in DUNDERS if hasattr(async_cls, n)}
+    if async_cls is amas.AsyncAmas:
+        names.add("__init__")
+    assert names, async_cls
+    for name in sorted(names):
+        member = inspect.getattr_static(async_cls, name)
+        twin_name = RENAMED.get(name, name)
+        assert hasattr(sync_cls, twin_name), f"{sync_cls.__name__}.{twin_name} is missing"
+        twin = inspect.getattr_static(sync_cls, twin_name)
+        where = f"{sync_cls.__name__}.{twin_name}"
+        if isinstance(member, property):
+            assert isinstance(twin, property), f"{where} must be a property"
+            assert member.fget is not None
+            assert twin.fget is not None
+            assert returns(twin.fget) == returns(member.fget), where
+        elif inspect.ismemberdescriptor(member):  # a public slot of the async Session
+            assert isinstance(twin, property), f"{where} must be a property"
+        elif inspect.isfunction(member):
+            assert inspect.isfunction(twin), f"{where} must be a plain method"
+            assert not is_async(twin), f"{where} must not be async"
+            assert parameters(twin) == parameters(member), where
+            if name not in RENAMED and name != "__init__":
+                assert returns(twin) == returns(member), where
+        else:  # pragma: no cover - a new kind of member: teach this test about it
+            pytest.fail(f"{async_cls.__name__}.{name}: unexpected {type(member).__name__}")
+
+
+@pytest.mark.parametrize(("async_cls", "sync_cls"), PAIRS, ids=lambda c: c.__name__)
+def test_the_sync_surface_adds_nothing(async_cls: type, sync_cls: type) -> None:
+    expected = {RENAMED.get(n, n) for n in public_names(async_cls)}
+    assert public_names(sync_cls) <= expected
+
+
+def test_instance_attributes_are_twinned() -> None:
+    async_client = amas.AsyncAmas(api_key="k")
+    sync_client = sync.Amas(api_key="k")
+    public = {n: v for n, v in vars(async_client).items() if not n.startswith("_")}
+    assert {"sessions", "runtime", "images"} <= set(public)
+    for name, value in public.items():  # a new resource must get a twin, and a place in PAIRS
+        twin = getattr(sync_client, name, None)
+        assert twin is not None, f"Amas.{name} is missing"
+        assert (type(value), type(twin)) in PAIRS, name
+    assert sorted(n for n in vars(sync_client) if not n.startswith("_")) == sorted(public)
+    sync_client.close()
+
+
+# ---- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator().run_in_thread() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def client(emu: Emulator) -> Iterator[amas.Amas]:
+    with amas.Amas(base_url=emu.base_url, api_key=emu.api_key) as opened:
+        yield opened
+
+
+def loop_threads() -> int:
+    return sum(t.name == LOOP_THREAD for t in threading.enumerate())
+
+
+def requests_to(emu: Emulator, method: str, part: str) -> int:
+    return sum(r.method == method and part in r.path for r in emu.requests)
+
+
+# ---- behaviour ------------------------------------------------------------------------------
+
+
+def test_every_call_works(emu: Emulator, client: amas.Amas) -> None:
+    session = client.sessions.create(FLAT)
+    assert isinstance(session, sync.Session)
+    assert session.config_hash
+    assert session.config_hash.startswith("object:")
+    assert session.raw["session_id"] == session.id
+
+    result = session.execute("Hi", correlation_id="c-1")
+    assert isinstance(result, amas.Execution)
+    assert result.text == "[Flat] Be brief. | Hi"
+    assert result.correlation_id == "c-1"
+    again = client.runtime.execute(session.id, "Again", idempotency_key="k-1")
+    assert again.text == "[Flat] Be brief. | Again"
+    assert emu.executed_turns == 2
+
+    page = session.messages(limit=3)
+    assert isinstance(page, amas.MessagePage)
+    assert (len(page.messages), page.total, page.has_more) == (3, 4, True)
+    tail = client.runtime.messages(session.id, 10, 3)  # positional limit, offset
+    assert tail.messages == session.messages(1, 3).messages
+    assert [m.text for m in session.iter_messages(page_size=3)][::2] == ["Hi", "Again"]
+    assert len(list(client.runtime.iter_messages(session.id, page_size=1, offset=1))) == 3
+
+    status = session.status()
+    assert isinstance(status, amas.SessionStatus)
+    assert (status.session_id, status.message_count) == (session.id, 4)
+    assert client.runtime.status(session.id).message_count == 4
+
+    fresh = session.refresh()
+    assert isinstance(fresh, sync.Session)
+    assert fresh.state == "active"
+    assert fresh.agent_config == FLAT
+    assert fresh.created_at is not None
+    got = client.sessions.get(session.id)
+    assert got == fresh == session == client.session(session.id)
+    assert hash(got) == hash(session)
+    assert repr(got) == f"Session(id={session.id!r}, config_hash={session.config_hash!r})"
+
+    agent = emu.register_agent(FLAT, agent_key="flat")
+    by_key = client.sessions.from_agent("flat")
+    by_id = client.sessions.from_agent(agent_id=agent.id)
+    assert by_key.agent_id == by_id.agent_id == agent.id
+    assert by_key.agent_name == "Flat"
+    assert by_key.agent_key is None or by_key.agent_key == "flat"
+
+    upload = client.images.upload(tiny_png(), filename="dot.png")
+    assert isinstance(upload, amas.ImageUpload)
+    assert upload.media_type == "image/png"
+    assert upload.url.endswith("dot.png")
+
+    assert client.base_url == emu.base_url
+    assert client.retry_policy == amas.RetryPolicy()
+    assert client.timeout == amas.Timeout()
+    assert not client.is_closed
+    assert repr(client) == f"Amas(base_url={emu.base_url!r}, open)"
+
+
+def test_errors_are_the_async_classes(emu: Emulator, client: amas.Amas) -> None:
+    with pytest.raises(amas.NotFoundError) as not_found:
+        client.sessions.get("no-such-session")
+    assert not_found.value.status_code == 404
+    session = client.sessions.create(FLAT)
+    with pytest.raises(amas.BadRequestError):
+        session.messages(limit=1000)  # the emulator's limit is 100
+    emu.fail_execution_next()
+    with pytest.raises(amas.ExecutionError):
+        session.execute("Hi")
+
+    emu.requests.clear()
+    with pytest.raises(amas.ConfigValidationError):
+        client.sessions.create({"name": "bad", "agents": "not a list"})
+    with pytest.raises(amas.InvalidRequestError):
+        client.sessions.from_agent("key", agent_id="id")
+    with pytest.raises(amas.InvalidRequestError):
+        client.session("a/b")
+    with pytest.raises(amas.InvalidRequestError):
+        next(session.iter_messages(page_size=0))
+    assert emu.requests == []
+
+    with (
+        amas.Amas(base_url=emu.base_url, api_key="wrong") as bad_key,
+        pytest.raises(amas.AuthenticationError),
+    ):
+        bad_key.sessions.create(FLAT)
+    with pytest.raises(amas.AmasError, match="API key"):
+        amas.Amas(base_url=emu.base_url)  # no key anywhere: fails at construction
+
+
+def test_retries_work_on_the_background_loop(emu: Emulator, client: amas.Amas) -> None:
+    session = client.sessions.create(FLAT)
+    emu.fail_next(2, status=503, path="/status/")
+    with instant_retries() as retry_clock:
+        assert session.status().session_id == session.id
+    assert len(retry_clock.sleeps) == 2
+    assert requests_to(emu, "GET", "/status/") == 3
+
+    emu.fail_next(1, status=503, path="/execute/")
+    with instant_retries():
+        assert session.execute("Hi").text
+    assert emu.executed_turns == 1
+
+
+def test_sixteen_threads_share_one_client(emu: Emulator, client: amas.Amas) -> None:
+    emu.set_turn_delay(0.05)
+    barrier = threading.Barrier(16)
+    results: dict[int, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            barrier.wait()
+            session = client.sessions.create(FLAT)
+            results[index] = [session.execute(f"m{index}-{turn}").text for turn in range(2)]
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert results == {i: [f"[Flat] Be brief. | m{i}-{t}" for t in range(2)] for i in range(16)}
+    assert emu.executed_turns == 32
+    assert len(emu.session_ids) == 16
+    assert emu.peak_in_flight > 1  # the calls really ran concurrently on the one loop
+    assert loop_threads() == 1
+
+
+def sync_helper(client: amas.Amas) -> str:
+    """Plain synchronous code, as a library or a notebook cell would call it."""
+    return client.sessions.create(FLAT).execute("from a loop").text
+
+
+async def test_blocks_the_caller_inside_a_running_loop(emu: Emulator) -> None:
+    asyncio.get_running_loop()  # a loop runs in this thread
+    with amas.Amas(base_url=emu.base_url, api_key=emu.api_key) as client:
+        assert sync_helper(client) == "[Flat] Be brief. | from a loop"
+        session = client.sessions.create(FLAT)
+        assert session.status().session_id == session.id
+        assert list(session.iter_messages()) == []
+    assert client.is_closed
+
+
+def test_close_is_idempotent_and_use_after_close_is_clear(emu: Emulator) -> None:
+    before = loop_threads()
+    client = amas.Amas(base_url=emu.base_url, api_key=emu.api_key)
+    assert repr(client).endswith(", new)")
+    session = client.sessions.create(FLAT)
+    iterator = client.runtime.iter_messages(session.id)
+    assert loop_threads() == before + 1
+    client.close()
+    client.close()
+    assert client.is_closed
+    assert repr(client).endswith(", closed)")
+    assert loop_threads() == before
+    for call in (
+        lambda: client.sessions.create(FLAT),
+        session.status,
+        lambda: client.session(session.id).execute("Hi"),
+        lambda: next(iterator),
+        lambda: client.with_options(max_retries=0).runtime.status(session.id),
+    ):
+        with pytest.raises(amas.AmasError, match="client is closed"):
+            call()
+
+    never_used = amas.Amas(base_url=emu.base_url, api_key=emu.api_key)
+    never_used.close()  # no loop was started; nothing to stop
+    with pytest.raises(amas.AmasError, match="client is closed"):
+        never_used.sessions.create(FLAT)
+    assert loop_threads() == before
+
+
+def test_closing_while_another_thread_waits_ends_its_call(emu: Emulator) -> None:
+    client = amas.Amas(base_url=emu.base_url, api_key=emu.api_key)
+    session = client.sessions.create(FLAT)
+    emu.set_turn_delay(5.0)
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            session.execute("slow")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    deadline = time.monotonic() + 4.0
+    while not emu.session_state(session.id).active_executes and time.monotonic() < deadline:
+        time.sleep(0.005)
+    started = time.monotonic()
+    client.close()
+    worker.join(4.0)
+    assert not worker.is_alive()
+    assert time.monotonic() - started < 2.0
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], amas.AmasError)
+
+
+def test_a_client_collected_on_its_own_loop_still_closes(emu: Emulator) -> None:
+    client = amas.Amas(base_url=emu.base_url, api_key=emu.api_key)
+    client.sessions.create(FLAT)
+    runner = client._runner
+    thread, loop = runner._thread, runner._loop
+    assert thread is not None
+    assert loop is not None
+
+    async def collect() -> None:
+        gc.collect()  # the forgotten client's finalizer runs here, on its own loop thread
+
+    gc.disable()  # so that no other thread collects it first
+    try:
+        del client
+        asyncio.run_coroutine_threadsafe(collect(), loop).result(5.0)
+    finally:
+        gc.enable()
+    thread.join(5.0)
+    assert not thread.is_alive()
+    assert runner.closed
+
+
+def test_with_options_shares_the_loop(emu: Emulator, client: amas.Amas) -> None:
+    session = client.sessions.create(FLAT)
+    threads = loop_threads()
+    no_retry = client.with_options(max_retries=0, timeout=5)
+    assert isinstance(no_retry, amas.Amas)
+    assert no_retry.retry_policy.max_attempts == 1
+    assert no_retry.timeout == amas.Timeout.of(5)
+    assert no_retry.base_url == client.base_url
+    assert client.retry_policy == amas.RetryPolicy()
+    assert no_retry.with_options(retry=amas.RetryPolicy(max_attempts=4)).retry_policy == (
+        amas.RetryPolicy(max_attempts=4)
+    )
+
+    emu.fail_next(1, status=503, path="/status/")
+    with pytest.raises(amas.InternalServerError):
+        no_retry.session(session.id).status()
+    emu.fail_next(1, status=503, path="/status/")
+    with instant_retries():
+        assert client.runtime.status(session.id).session_id == session.id
+    assert no_retry.runtime.execute(session.id, "Hi").text
+    assert loop_threads() == threads  # no new loop for the derived client
+
+    no_retry.close()  # retires the derived client only
+    no_retry.close()
+    assert no_retry.is_closed
+    assert not client.is_closed
+    with pytest.raises(amas.AmasError, match="client is closed"):
+        no_retry.runtime.status(session.id)
+    assert client.runtime.status(session.id).session_id == session.id
+    assert loop_threads() == threads
+
+    other = client.with_options(max_retries=1)
+    client.close()
+    assert other.is_closed
+    with pytest.raises(amas.AmasError, match="client is closed"):
+        other.runtime.status(session.id)
+
+
+def test_a_derived_client_keeps_the_loop_alive(emu: Emulator) -> None:
+    before = loop_threads()
+    derived = amas.Amas(base_url=emu.base_url, api_key=emu.api_key).with_options(max_retries=0)
+    gc.collect()  # the original is unreachable, but the derived client still needs its loop
+    assert derived.sessions.create(FLAT).execute("Hi").text
+    assert loop_threads() == before + 1
+    del derived
+    gc.collect()  # now the loop goes: the forgotten client is closed by its finalizer
+    assert loop_threads() == before
+
+
+def test_iter_messages_fetches_pages_lazily(emu: Emulator, client: amas.Amas) -> None:
+    session = client.sessions.create(FLAT)
+    for turn in range(3):
+        session.execute(f"turn {turn}")  # 2 messages each: 6 in all
+    emu.requests.clear()
+
+    iterator = session.iter_messages(page_size=2)
+    assert isinstance(iterator, Iterator)
+    assert requests_to(emu, "GET", "/messages/") == 0
+    assert next(iterator).text == "turn 0"
+    assert requests_to(emu, "GET", "/messages/") == 1
+    next(iterator)
+    assert requests_to(emu, "GET", "/messages/") == 1
+    assert next(iterator).text == "turn 1"
+    assert requests_to(emu, "GET", "/messages/") == 2
+    assert len(list(iterator)) == 3
+    assert requests_to(emu, "GET", "/messages/") == 3
+    assert [r.query["offset"] for r in emu.requests] == ["0", "2", "4"]
+
+    emu.requests.clear()
+    everything = list(client.runtime.iter_messages(session.id, page_size=4, offset=1))
+    assert len(everything) == 5
+    assert [r.query["offset"] for r in emu.requests] == ["1", "5"]
+
+
+def test_breaking_out_closes_the_async_generator(
+    emu: Emulator, client: amas.Amas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[str] = []
+    original = AsyncRuntime.iter_messages
+
+    async def watched(self: AsyncRuntime, *args: Any, **kwargs: Any) -> AsyncIterator[amas.Message]:
+        try:
+            async for message in original(self, *args, **kwargs):
+                yield message
+        finally:
+            closed.append(threading.current_thread().name)
+
+    monkeypatch.setattr(AsyncRuntime, "iter_messages", watched)
+    session = client.sessions.create(FLAT)
+    for turn in range(3):
+        session.execute(f"turn {turn}")
+    emu.requests.clear()
+
+    for message in session.iter_messages(page_size=2):
+        assert message.text == "turn 0"
+        break
+    # closed on the loop, synchronously, as soon as the loop was left; no more pages asked
+    assert closed == [LOOP_THREAD]
+    assert requests_to(emu, "GET", "/messages/") == 1
+
+    messages = client.runtime.iter_messages(session.id, page_size=2)
+    iterator = cast(Generator[amas.Message, None, None], messages)
+    next(iterator)
+    iterator.close()  # it is a generator: close() ends it, and the async one, at once
+    assert closed == [LOOP_THREAD, LOOP_THREAD]
+    assert requests_to(emu, "GET", "/messages/") == 2
+    with pytest.raises(StopIteration):
+        next(iterator)
+
+
+def test_a_sync_call_on_the_clients_own_loop_is_refused(emu: Emulator) -> None:
+    holder: list[amas.Amas] = []
+
+    async def reentrant(request: amas.Request, handler: amas.Handler) -> amas.Response:
+        if request.method == "GET":
+            holder[0].sessions.get("x")  # blocking the loop on itself would deadlock
+        return await handler(request)
+
+    with amas.Amas(base_url=emu.base_url, api_key=emu.api_key, middlewares=[reentrant]) as client:
+        holder.append(client)
+        session = client.sessions.create(FLAT)
+        with pytest.raises(amas.AmasError, match="own event loop"):
+            session.status()
+        assert session.execute("still usable").text
+
+
+def test_ctrl_c_cancels_the_request_and_the_client_stays_usable(emu: Emulator) -> None:
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover
+        pytest.skip("signals are delivered to the main thread only")
+    cancelled: list[str] = []
+
+    async def watch(request: amas.Request, handler: amas.Handler) -> amas.Response:
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            cancelled.append(request.url)
+            raise
+
+    with amas.Amas(base_url=emu.base_url, api_key=emu.api_key, middlewares=[watch]) as client:
+        session = client.sessions.create(FLAT)
+        emu.set_turn_delay(5.0)  # the execute hangs in the emulator until interrupted
+
+        def press_ctrl_c() -> None:
+            deadline = time.monotonic() + 4.0
+            while time.monotonic() < deadline:
+                if emu.session_state(session.id).active_executes:  # the request is in flight
+                    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+                    return
+                time.sleep(0.005)
+
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        presser = threading.Thread(target=press_ctrl_c)
+        try:
+            presser.start()
+            started = time.monotonic()
+            with pytest.raises(KeyboardInterrupt):
+                session.execute("slow")
+            elapsed = time.monotonic() - started
+        finally:
+            presser.join()
+            signal.signal(signal.SIGINT, previous)
+
+        assert elapsed < 2.0
+        # the request's task was cancelled on the loop before KeyboardInterrupt reached us
+        assert cancelled == [f"{emu.base_url}/runtime/{session.id}/execute/"]
+        emu.set_turn_delay(0)
+        other = client.sessions.create(FLAT)
+        assert other.execute("after").text == "[Flat] Be brief. | after"
+        assert client.runtime.status(session.id).session_id == session.id
+        assert not client.is_closed
+
+
+FORGOTTEN = """
+    import gc
+    import threading
+
+    import amas_async as amas
+    from amas_async.testing import Emulator
+
+    FLAT = {"name": "Flat", "agent_type": "llm_agent", "system_prompt": "Be brief."}
+
+    def loops():
+        return sum(t.name == "amas-sync-loop" for t in threading.enumerate())
+
+    with Emulator().run_in_thread() as emu:
+        kept = amas.Amas(base_url=emu.base_url, api_key=emu.api_key)
+        session = kept.sessions.create(FLAT)
+        session.execute("hi")
+        kept_messages = session.iter_messages(page_size=1)
+        next(kept_messages)  # left suspended, on the loop, until exit
+        dropped = amas.Amas(base_url=emu.base_url, api_key=emu.api_key)
+        other = dropped.sessions.create(FLAT)
+        other.execute("hi")
+        dropped_messages = other.iter_messages(page_size=1)
+        next(dropped_messages)
+        assert loops() == 2
+        del dropped, other, dropped_messages
+        gc.collect()  # a forgotten, unreachable client: its finalizer closes it
+        assert loops() == 1, loops()
+        kept.sessions.create(FLAT).execute("still here")
+    print("done")
+    # exits with `kept` never closed and its iterator suspended
+"""
+
+
+def test_a_forgotten_client_exits_silently() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", "-c", textwrap.dedent(FORGOTTEN)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert completed.stderr == ""
+    assert completed.returncode == 0
+    assert completed.stdout == "done\n"
+
+
+# ---- batches --------------------------------------------------------------------------------
+
+
+def test_execute_many_returns_a_list_in_input_order(emu: Emulator, client: amas.Amas) -> None:
+    first, second = client.sessions.create(FLAT), client.sessions.create(FLAT)
+    requests: list[Any] = [
+        amas.ExecuteRequest(session_id=first.id, content="a"),
+        {"session_id": second.id, "content": "b"},
+        amas.ExecuteRequest(session_id=first.id, content="c"),
+        {"session_id": second.id},  # invalid: no content
+    ]
+    results = client.runtime.execute_many(requests, concurrency=2)
+    assert isinstance(results, list)
+    assert [r.index for r in results] == [0, 1, 2, 3]
+    assert [r.execution.text if r.execution else None for r in results] == [
+        "[Flat] Be brief. | a",
+        "[Flat] Be brief. | b",
+        "[Flat] Be brief. | c",
+        None,
+    ]
+    assert isinstance(results[3].error, amas.InvalidRequestError)
+    assert emu.executed_turns == 3
+
+
+def test_batch_input_and_callback_run_off_the_loop(emu: Emulator, client: amas.Amas) -> None:
+    threads: set[str] = set()
+    seen: list[int] = []
+
+    def requests() -> Iterator[amas.ExecuteRequest]:
+        for turn in range(3):
+            threads.add(threading.current_thread().name)
+            # a sync call from inside the input: impossible on the loop thread itself
+            session = client.sessions.create(FLAT)
+            yield amas.ExecuteRequest(session_id=session.id, content=f"t{turn}")
+
+    def on_result(result: amas.BatchResult) -> None:
+        threads.add(threading.current_thread().name)
+        assert result.execution is not None
+        assert client.runtime.status(result.request.session_id).message_count == 2
+        seen.append(result.index)
+
+    results = client.runtime.execute_many(requests(), on_result=on_result)
+    assert [r.ok for r in results] == [True, True, True]
+    assert sorted(seen) == [0, 1, 2]
+    assert threads
+    assert LOOP_THREAD not in threads
+    assert threading.current_thread().name not in threads
+    assert emu.executed_turns == 3
+
+
+def test_iter_execute_many_is_lazy_and_breaking_out_cancels(emu: Emulator) -> None:
+    cancelled: list[str] = []
+
+    async def watch(request: amas.Request, handler: amas.Handler) -> amas.Response:
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            cancelled.append(request.url)
+            raise
+
+    with amas.Amas(base_url=emu.base_url, api_key=emu.api_key, middlewares=[watch]) as client:
+        fast, slow, slower = (client.sessions.create(FLAT) for _ in range(3))
+        for session in (slow, slower):  # these two hang in the emulator
+            emu.fail_next(1, status=500, path=f"/runtime/{session.id}/execute/", delay=5.0)
+        pulled: list[str] = []
+
+        def requests() -> Iterator[dict[str, str]]:
+            for session in (slow, slower, fast):
+                pulled.append(session.id)
+                yield {"session_id": session.id, "content": "hi"}
+
+        results = client.runtime.iter_execute_many(requests(), concurrency=4)
+        assert isinstance(results, Iterator)
+        assert pulled == []  # nothing runs before the first step
+        del results
+        started = time.monotonic()
+        for result in client.runtime.iter_execute_many(requests(), concurrency=4):
+            assert result.request.session_id == fast.id
+            assert result.ok
+            break
+        assert time.monotonic() - started < 2.0
+        assert pulled == [slow.id, slower.id, fast.id]
+        # the two requests still in flight were cancelled when the loop was left
+        assert sorted(cancelled) == sorted(
+            f"{emu.base_url}/runtime/{s.id}/execute/" for s in (slow, slower)
+        )
+        assert emu.executed_turns == 1
+        assert fast.execute("after").text == "[Flat] Be brief. | after"
