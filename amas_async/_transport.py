@@ -208,6 +208,13 @@ class Transport:
             except aiohttp.InvalidURL as exc:
                 raise InvalidRequestError(f"invalid URL: {url}") from exc
             except (aiohttp.ClientError, OSError) as exc:
+                if session.closed:
+                    raise APIConnectionError(
+                        "the client was closed while this request was in flight",
+                        method=method,
+                        url=url,
+                        request_sent=True,
+                    ) from exc
                 raise APIConnectionError(
                     f"connection failed: {type(exc).__name__}: {exc}".rstrip(": "),
                     method=method,

@@ -5,6 +5,7 @@ Every test asserts what crossed the wire (the emulator records each request) and
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
@@ -369,3 +370,16 @@ async def test_plugin_fixtures_are_wired(
     assert amas_client.base_url == amas_emulator.base_url
     session = await amas_client.sessions.create(FLAT)
     assert (await session.execute("x")).text == "[Flat] Be brief. | x"
+
+
+async def test_closing_the_client_during_a_request_says_so(amas_emulator: Emulator) -> None:
+    amas_emulator.set_latency(0.5)
+    client = amas.AsyncAmas(
+        base_url=amas_emulator.base_url, api_key=amas_emulator.api_key, max_retries=0
+    )
+    call = asyncio.create_task(client.sessions.create(FLAT))
+    while amas_emulator.in_flight == 0:  # noqa: ASYNC110 - polls the server thread's counter
+        await asyncio.sleep(0.01)
+    await client.aclose()
+    with pytest.raises(amas.APIConnectionError, match="client was closed"):
+        await call
