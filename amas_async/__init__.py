@@ -10,6 +10,8 @@ Start with :class:`AsyncAmas` (or :class:`Amas` from synchronous code)::
         print(result.text)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._client import AsyncAmas
 from ._config import Limits, Timeout
 from ._retry import RetryEvent, RetryPolicy
@@ -53,7 +55,9 @@ from .models import (
     Usage,
 )
 from .resources import Session
-from .sync import Amas
+
+if TYPE_CHECKING:
+    from .sync import Amas
 
 __all__ = [
     "APIConnectionError",
@@ -103,3 +107,13 @@ __all__ = [
     "Usage",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The sync shim (and anyio's thread machinery) is imported on first use of Amas.
+    if name == "Amas":
+        from .sync import Amas
+
+        globals()["Amas"] = Amas
+        return Amas
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,14 +20,16 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from tenacity import AsyncRetrying, RetryCallState
 
 from ._config import Timeout
 from ._transport import Handler, Request, Response
 from .errors import APIConnectionError, parse_retry_after
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 __all__ = ["RetryEvent", "RetryPolicy", "RetryMiddleware"]
 
@@ -178,6 +180,8 @@ class RetryMiddleware:
         first: Response | APIConnectionError,
         started: float,
     ) -> Response:
+        from tenacity import AsyncRetrying  # here: a call that never retries never imports it
+
         policy = self._policy
         pending: list[Response | APIConnectionError] = [first]
         attempts = 0

@@ -11,6 +11,7 @@ would send them as ``null``); answers are decoded with orjson when it is install
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -20,7 +21,6 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-import yaml
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from .errors import (
@@ -234,19 +234,28 @@ def unstructure_config(config: SessionConfig) -> dict[str, Any]:
     return result
 
 
-class _YamlLoader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false. ``routing: {yes: a, no: b}`` keeps string keys."""
+@functools.cache
+def _yaml_loader() -> Any:
+    """A SafeLoader with YAML 1.2 booleans: ``routing: {yes: a, no: b}`` keeps string keys.
 
+    Built on first use, so that importing the SDK does not import PyYAML.
+    """
+    import yaml
 
-_YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+    return Loader
+
 
 _INLINE = re.compile(r"^\s*[{\[]|^---|^\s*[\w.-]+\s*:(\s|$)", re.MULTILINE)
 
@@ -262,8 +271,10 @@ def _parse_text(text: str, origin: str, *, as_json: bool) -> Any:
         except ValueError as exc:
             if as_json:
                 raise ConfigValidationError("config", f"{origin} is not valid JSON: {exc}") from exc
+    import yaml
+
     try:
-        return yaml.load(text, Loader=_YamlLoader)
+        return yaml.load(text, Loader=_yaml_loader())
     except yaml.YAMLError as exc:
         raise ConfigValidationError("config", f"{origin} is not valid YAML: {exc}") from exc
 
