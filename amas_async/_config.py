@@ -38,21 +38,22 @@ class Timeout:
     """Time limits for one attempt of one request, in seconds (None: no limit).
 
     ``connect`` bounds opening a TCP/TLS connection; ``read`` bounds the wait between two reads
-    of the answer (an execution can run an LLM for a minute or more before the first byte);
-    ``total`` bounds the whole attempt. The defaults suit long agent runs: 10 s to connect,
-    180 s between reads, 300 s in all.
+    of the answer; ``total`` bounds the whole attempt. The defaults suit long agent runs: 10 s
+    to connect and 300 s in all. There is no read limit by default: an execution may send no
+    byte for minutes while its agents work, so only ``total`` can bound it (and a per-read
+    timer costs CPU on every request).
     """
 
     connect: float | None = attrs.field(default=10.0, validator=_check_seconds)
-    read: float | None = attrs.field(default=180.0, validator=_check_seconds)
+    read: float | None = attrs.field(default=None, validator=_check_seconds)
     total: float | None = attrs.field(default=300.0, validator=_check_seconds)
 
     @classmethod
     def of(cls, value: TimeoutTypes) -> Timeout:
         """Normalise what users pass: a :class:`Timeout`, a number of seconds, or None.
 
-        A number bounds the whole attempt and each read; connecting keeps its own (shorter)
-        default when the number is larger.
+        A number bounds the whole attempt; connecting keeps its own (shorter) default when the
+        number is larger.
         """
         if value is None:
             return cls()
@@ -64,7 +65,7 @@ class Timeout:
                 f"timeout must be a number of seconds or amas_async.Timeout, not {kind}"
             )
         seconds = float(value)
-        return cls(connect=min(10.0, seconds), read=seconds, total=seconds)
+        return cls(connect=min(10.0, seconds), read=None, total=seconds)
 
 
 TimeoutTypes = Timeout | float | int | None

@@ -141,18 +141,22 @@ clock = _Clock()
 class RetryMiddleware:
     """The retry middleware: a plain first attempt, tenacity only after a retryable failure."""
 
-    __slots__ = ("_policy", "_timeout")
+    __slots__ = ("_clip_first", "_policy", "_timeout")
 
     def __init__(self, policy: RetryPolicy, timeout: Timeout) -> None:
         self._policy = policy
         self._timeout = timeout
+        # Only when the deadline is shorter than an attempt may be does the first attempt
+        # need a cut timeout; otherwise it goes out untouched.
+        self._clip_first = policy.deadline is not None and (
+            timeout.total is None or policy.deadline < timeout.total
+        )
 
     async def __call__(self, request: Request, handler: Handler) -> Response:
         policy = self._policy
         started = clock.monotonic()
-        if policy.deadline is not None and (
-            self._timeout.total is None or policy.deadline < self._timeout.total
-        ):
+        if self._clip_first:
+            assert policy.deadline is not None
             request = self._clip(request, policy.deadline)
         try:
             response = await handler(request)

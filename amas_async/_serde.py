@@ -110,6 +110,8 @@ def _structure_datetime(value: Any, _: Any) -> datetime:
 
 def _structure_mapping(value: Any, _: Any) -> Any:
     # Free-form mappings (metadata, raw, llm_config ...) are kept as they came: no copy.
+    if type(value) is dict:
+        return value
     if not isinstance(value, Mapping):
         raise TypeError(f"expected an object, got {type(value).__name__}")
     return value
@@ -117,6 +119,10 @@ def _structure_mapping(value: Any, _: Any) -> Any:
 
 def _structure_sequence(value: Any, _: Any) -> Any:
     # A string is not a list of tools (cattrs would split it into characters).
+    if type(value) is tuple:
+        return value
+    if type(value) is list:
+        return tuple(value)
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
         raise TypeError(f"expected a list, got {type(value).__name__}")
     return tuple(value)
@@ -132,6 +138,37 @@ def _structure_bool(value: Any, _: Any) -> bool:
     raise TypeError(f"expected true or false, got {value!r}")
 
 
+def _optional(convert: Callable[[Any], Any], exact: type) -> Callable[[Any, Any], Any]:
+    """A hook for ``X | None`` fields: None and values of type X pass without dispatch."""
+
+    def hook(value: Any, _: Any) -> Any:
+        if value is None or type(value) is exact:
+            return value
+        return convert(value)
+
+    return hook
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return int(value)
+
+
+# The answers' optional scalar fields are the hot path of parsing: give them direct hooks
+# instead of cattrs' generic Optional handling.
+_converter.register_structure_hook(str | None, _optional(str, str))
+_converter.register_structure_hook(int | None, _optional(_to_int, int))
+_converter.register_structure_hook(float | None, _optional(_to_float, float))
+_converter.register_structure_hook(
+    datetime | None, lambda v, _: None if v is None else _structure_datetime(v, datetime)
+)
 _converter.register_structure_hook(datetime, _structure_datetime)
 _converter.register_structure_hook(bool, _structure_bool)
 _converter.register_structure_hook_func(

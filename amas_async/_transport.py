@@ -12,6 +12,7 @@ under a mock transport, aioresponses and a real server.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -116,7 +117,9 @@ class Transport:
         self._timeout = self._client_timeout(config.timeout)
 
     @staticmethod
+    @functools.lru_cache(maxsize=64)
     def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+        # Cached: a client made by with_options() passes the same Timeout on every call.
         return aiohttp.ClientTimeout(
             total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
         )
@@ -224,8 +227,10 @@ class Transport:
             finally:
                 for handle in files:
                     handle.close()
+            if status not in _REDIRECTS:
+                break
             location = resp_headers.get("Location")
-            if status not in _REDIRECTS or not location:
+            if not location:
                 break
             target = urljoin(url, location)
             if not self._same_origin(target):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from urllib.parse import quote
 
 from .errors import ConfigValidationError, InvalidRequestError
 from .models import AGENT_TYPES, END, START, SessionConfig
 
-_FORBIDDEN_IN_ID = ("/", "?", "#", "\\")
+_FORBIDDEN_IN_ID = re.compile(r"[/?#\\]|\.\.")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def path_segment(value: object, what: str) -> str:
@@ -18,11 +21,17 @@ def path_segment(value: object, what: str) -> str:
     """
     if not isinstance(value, str):
         raise InvalidRequestError(f"{what} must be a non-empty str, not {type(value).__name__}")
+    return _segment(value, what)
+
+
+@functools.lru_cache(maxsize=4096)
+def _segment(value: str, what: str) -> str:
+    # Cached: a conversation sends the same session id again and again.
     if not value or not value.strip():
         raise InvalidRequestError(f"{what} must be a non-empty str")
-    if value in (".", "..") or ".." in value or any(c in value for c in _FORBIDDEN_IN_ID):
+    if value == "." or _FORBIDDEN_IN_ID.search(value):
         raise InvalidRequestError(f"{what} {value!r} contains '/', '?', '#', '\\' or '..'")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if _CONTROL.search(value):
         raise InvalidRequestError(f"{what} {value!r} contains a control character")
     return quote(value, safe="-_.~:@")
 

@@ -559,15 +559,15 @@ async def test_upload_filename_cannot_break_the_header(
 
 
 def test_timeout_defaults() -> None:
-    assert amas.Timeout() == amas.Timeout(connect=10.0, read=180.0, total=300.0)
+    assert amas.Timeout() == amas.Timeout(connect=10.0, read=None, total=300.0)
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
         (None, amas.Timeout()),
-        (30, amas.Timeout(connect=10.0, read=30.0, total=30.0)),
-        (5.5, amas.Timeout(connect=5.5, read=5.5, total=5.5)),
+        (30, amas.Timeout(connect=10.0, read=None, total=30.0)),
+        (5.5, amas.Timeout(connect=5.5, read=None, total=5.5)),
         (amas.Timeout(connect=1, read=None, total=2), amas.Timeout(connect=1, read=None, total=2)),
     ],
 )

@@ -761,9 +761,9 @@ async def test_default_headers_are_sent(api_key: str, base_url: str) -> None:
 @pytest.mark.parametrize(
     ("timeout", "expected"),
     [
-        (None, aiohttp.ClientTimeout(total=300.0, sock_connect=10.0, sock_read=180.0)),
-        (30, aiohttp.ClientTimeout(total=30.0, sock_connect=10.0, sock_read=30.0)),
-        (2.5, aiohttp.ClientTimeout(total=2.5, sock_connect=2.5, sock_read=2.5)),
+        (None, aiohttp.ClientTimeout(total=300.0, sock_connect=10.0, sock_read=None)),
+        (30, aiohttp.ClientTimeout(total=30.0, sock_connect=10.0, sock_read=None)),
+        (2.5, aiohttp.ClientTimeout(total=2.5, sock_connect=2.5, sock_read=None)),
         (
             amas.Timeout(connect=1, read=2, total=3),
             aiohttp.ClientTimeout(total=3, sock_connect=1, sock_read=2),
