@@ -476,8 +476,118 @@ def _messages(items: Any, what: str, body: Any) -> list[dict[str, Any]]:
     return [_message_fields(m) for m in items]
 
 
+# ---- the fast path of the hot answers ---------------------------------------------------------
+#
+# Executions and messages are read on every call, so they get a direct path that accepts only
+# exact JSON types (str, int, float, dict, list) and raises _Unusual on anything else; the
+# caller then takes the general path through the converter, which is lenient where it can be
+# and gives the detailed error where it cannot. Both paths build equal objects (a test keeps
+# them so).
+
+
+class _Unusual(Exception):
+    """The fast path met a value it does not handle: take the general path."""
+
+
+def _text(value: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise _Unusual
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if type(value) is int or type(value) is float:
+        try:
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise _Unusual from None
+    raise _Unusual
+
+
+def _fast_message(data: Any) -> Message:
+    if type(data) is not dict:
+        raise _Unusual
+    created = data.get("created_at", data.get("timestamp"))
+    return Message(
+        id=_text(data.get("id")),
+        role=_text(data.get("role")),
+        content=data.get("content"),
+        created_at=_when(created)
+        if type(created) is not str
+        else _structure_datetime(created, None),
+        raw=data,
+    )
+
+
+def _fast_messages(items: Any) -> tuple[Message, ...]:
+    if items is None:
+        return ()
+    if type(items) is not list:
+        raise _Unusual
+    return tuple([_fast_message(m) for m in items])
+
+
+def _fast_execution(body: dict[str, Any]) -> Execution:
+    metadata = body.get("metadata")
+    if metadata is None:
+        metadata = {}
+    elif type(metadata) is not dict:
+        raise _Unusual
+    usage = metadata.get("usage", body.get("usage"))
+    usage_value = None
+    if usage is not None:
+        if type(usage) is not dict:
+            raise _Unusual
+        tokens_in, tokens_out = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+        if type(tokens_in) is not int or type(tokens_out) is not int:
+            raise _Unusual
+        usage_value = Usage(input_tokens=tokens_in, output_tokens=tokens_out)
+    session_id = body.get("session_id")
+    if session_id is None and body.get("object", "agent.session") == "agent.session":
+        session_id = body.get("id")
+    status = _text(body.get("status"))
+    if status is None and body.get("success") is False:
+        status = "error"
+    seconds = body.get("execution_time")
+    if seconds is not None and type(seconds) is not float:
+        if type(seconds) is not int:
+            raise _Unusual
+        seconds = float(seconds)
+    tool_calls = body.get("tool_calls") or ()
+    if type(tool_calls) is list:
+        tool_calls = tuple(tool_calls)
+    elif type(tool_calls) is not tuple:
+        raise _Unusual
+    return Execution(
+        session_id=_text(session_id),
+        status=status,
+        messages=_fast_messages(body.get("messages")),
+        usage=usage_value,
+        metadata=metadata,
+        execution_id=_text(metadata.get("execution_id", body.get("execution_id"))),
+        correlation_id=_text(metadata.get("correlation_id", body.get("correlation_id"))),
+        created_at=_when(body.get("created_at")),
+        completed_at=_when(body.get("completed_at")),
+        execution_time=seconds,
+        tool_calls=tool_calls,
+        raw=body,
+    )
+
+
 def parse_execution(body: Any) -> Execution:
     """An :class:`Execution` from any of the three documented execute answers."""
+    if type(body) is dict and "response" not in body:
+        try:
+            return _fast_execution(body)
+        except (_Unusual, TypeError, ValueError):
+            pass  # the general path below reads it, or says precisely what is wrong
+    return _parse_execution(body)
+
+
+def _parse_execution(body: Any) -> Execution:
+    """The general path of :func:`parse_execution`, through the converter."""
     if not isinstance(body, Mapping):
         raise _invalid("execute", body)
     response = body.get("response")
@@ -530,12 +640,27 @@ def parse_execution(body: Any) -> Execution:
 
 def parse_message_page(body: Any, *, limit: int, offset: int) -> MessagePage:
     """A :class:`MessagePage` from ``GET /runtime/{id}/messages/``."""
+    if type(body) is dict:
+        try:
+            total = body.get("total")
+            has_more = body.get("has_more", False)
+            if (total is None or type(total) is int) and type(has_more) is bool:
+                return MessagePage(
+                    messages=_fast_messages(body.get("messages")),
+                    total=total,
+                    has_more=has_more,
+                    limit=limit,
+                    offset=offset,
+                    raw=body,
+                )
+        except (_Unusual, TypeError, ValueError):
+            pass
     if not isinstance(body, Mapping):
         raise _invalid("messages", body)
     data = {
         "messages": _messages(body.get("messages"), "messages", body),
         "total": body.get("total"),
-        "has_more": bool(body.get("has_more", False)),
+        "has_more": body.get("has_more", False),
         "limit": limit,
         "offset": offset,
         "raw": body,
