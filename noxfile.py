@@ -35,3 +35,10 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package and the tests."""
     session.install("-e", ".[test,lint]")
     session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark suite (not in the default run): `nox -s bench -- --quick` for a smoke run."""
+    session.install("-e", ".[bench,fast]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -44,30 +44,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 import amas_async as amas  # noqa: E402
-
-EXECUTE_RESPONSE = {
-    "id": "session_abc123",
-    "object": "agent.session",
-    "status": "completed",
-    "created_at": 1704067200,
-    "completed_at": 1704067215,
-    "config": {},
-    "messages": [
-        {
-            "id": "msg_def456",
-            "role": "assistant",
-            "content": "Hello! I'd be happy to help you with your account.",
-            "created_at": 1704067210,
-        }
-    ],
-    "execution_time": 15,
-    "metadata": {
-        "correlation_id": None,
-        "event_count": 3,
-        "execution_id": "exec_789",
-        "usage": {"input_tokens": 125, "output_tokens": 42},
-    },
-}
+from benchmarks.stub_server import EXECUTE_RESPONSE  # noqa: E402 - the one stub body
 
 
 def serve() -> None:
