@@ -195,6 +195,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
+import email.parser
+import email.policy
 import hmac
 import http
 import json
@@ -213,8 +215,7 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Final, Literal
 
-from aiohttp import BodyPartReader, MultipartReader, StreamReader, hdrs, web
-from aiohttp.base_protocol import BaseProtocol
+from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._engine import (
@@ -1399,41 +1400,17 @@ class Emulator:
     async def _upload_image(self, request: web.Request) -> web.Response:
         if request.content_type != "multipart/form-data":
             raise invalid("Expected a multipart/form-data body with an 'image' file field", "image")
-        body = _REQUEST_BODY.get()
-        loop = asyncio.get_running_loop()
-        stream = StreamReader(BaseProtocol(loop), limit=max(len(body), _CHUNK), loop=loop)
-        if body:
-            stream.feed_data(body)
-        stream.feed_eof()
-        found: tuple[str | None, str | None, bytes] | None = None
-        try:
-            reader = MultipartReader(request.headers, stream)
-            while True:
-                part = await reader.next()
-                if part is None:
-                    break
-                if not isinstance(part, BodyPartReader) or part.name != "image" or found:
-                    await part.release()
-                    continue
-                buffer = bytearray()
-                while chunk := await part.read_chunk(_CHUNK):
-                    buffer += chunk
-                    if len(buffer) > self._max_upload_bytes:
-                        raise ApiError(
-                            413,
-                            "invalid_request_error",
-                            f"Image exceeds the maximum upload size of "
-                            f"{self._max_upload_bytes} bytes",
-                            field="image",
-                        )
-                found = (part.filename, part.headers.get(hdrs.CONTENT_TYPE), bytes(buffer))
-        except ApiError:
-            raise
-        except Exception as exc:
-            raise invalid(f"Malformed multipart body: {exc}", "image") from None
+        found = _image_part(request.headers.get(hdrs.CONTENT_TYPE, ""), _REQUEST_BODY.get())
         if found is None:
             raise invalid("The multipart field 'image' is required", "image")
         raw_name, part_type, data = found
+        if len(data) > self._max_upload_bytes:
+            raise ApiError(
+                413,
+                "invalid_request_error",
+                f"Image exceeds the maximum upload size of {self._max_upload_bytes} bytes",
+                field="image",
+            )
         if not data:
             raise invalid("The uploaded image is empty", "image")
         header_type = (part_type or "").split(";", 1)[0].strip().lower()
@@ -1458,3 +1435,26 @@ class Emulator:
         if upload is None or upload.filename != request.match_info["filename"]:
             raise ApiError(404, "not_found_error", f"Not found: {request.path}")
         return web.Response(body=upload.data, content_type=upload.media_type)
+
+
+def _image_part(content_type: str, body: bytes) -> tuple[str | None, str | None, bytes] | None:
+    """(filename, Content-Type, bytes) of the first multipart field named ``image``, or None.
+
+    Parsed with the standard library's MIME parser (a public, stable API); a body that is not
+    multipart at all is a 400.
+    """
+    try:
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+        )
+    except (UnicodeEncodeError, ValueError) as exc:
+        raise invalid(f"Malformed multipart body: {exc}", "image") from None
+    if not message.is_multipart():
+        raise invalid("Malformed multipart body: no parts", "image")
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") != "image":
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        return part.get_filename(), part.get("Content-Type"), data
+    return None
