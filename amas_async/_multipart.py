@@ -79,7 +79,7 @@ class FileSource:
 
 
 @attrs.frozen
-class FilePart:
+class FileField:
     """One file field of a multipart form."""
 
     name: str
@@ -92,7 +92,7 @@ class FilePart:
 class MultipartBody:
     """An immutable multipart form: plain fields and file fields, rebuilt per attempt."""
 
-    files: Sequence[FilePart]
+    files: Sequence[FileField]
     fields: Sequence[tuple[str, str]] = ()
 
 
@@ -159,4 +159,4 @@ def image_form(
         name = f"upload{extension}"
     if any(c in name for c in '\r\n"'):
         raise InvalidRequestError(f"the file name {name!r} contains a quote or a line break")
-    return MultipartBody(files=(FilePart(field, name, media_type, source),))
+    return MultipartBody(files=(FileField(field, name, media_type, source),))

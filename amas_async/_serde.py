@@ -725,16 +725,6 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def usage_of(data: Mapping[str, Any]) -> Usage:
-    """A :class:`Usage` from ``{input_tokens, output_tokens}`` (for tests and tools)."""
-    return _converter.structure(data, Usage)
-
-
 def decode_json(content: bytes) -> Any:
     """Parse a JSON body; raise ValueError when it is not JSON."""
     return loads(content)
-
-
-def message_of(data: Mapping[str, Any]) -> Message:
-    """A :class:`Message` from its wire shape."""
-    return _converter.structure(_message_fields(data), Message)

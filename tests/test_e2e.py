@@ -378,7 +378,7 @@ async def test_closing_the_client_during_a_request_says_so(amas_emulator: Emulat
         base_url=amas_emulator.base_url, api_key=amas_emulator.api_key, max_retries=0
     )
     call = asyncio.create_task(client.sessions.create(FLAT))
-    while amas_emulator.in_flight == 0:  # noqa: ASYNC110 - polls the server thread's counter
+    while amas_emulator.in_flight == 0:  # noqa: ASYNC110 - polls the emulator's counter
         await asyncio.sleep(0.01)
     await client.aclose()
     with pytest.raises(amas.APIConnectionError, match="client was closed"):
