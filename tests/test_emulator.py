@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import hashlib
 import io
@@ -18,13 +19,13 @@ import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from multidict import CIMultiDictProxy
 
-from amas_async.testing import _emulator
 from amas_async.testing._emulator import (
     DEFAULT_API_KEY,
     MAX_MESSAGES_LIMIT,
@@ -34,6 +35,7 @@ from amas_async.testing._emulator import (
     SessionState,
     Upload,
 )
+from amas_async.testing._emulator import state as emulator_state
 
 # ---- documented examples (copied from the AMAS docs examples) -------------------------------
 
@@ -883,7 +885,7 @@ async def test_status_endpoint(api: Api, monkeypatch: pytest.MonkeyPatch) -> Non
     assert body["health"] == "healthy"
     assert ISO_Z.match(body["last_activity"])
     assert ISO_Z.match(body["created_at"])
-    monkeypatch.setattr(_emulator, "IDLE_AFTER_SECONDS", -1.0)
+    monkeypatch.setattr(emulator_state, "IDLE_AFTER_SECONDS", -1.0)
     body = (await api.call("GET", f"/runtime/{session_id}/status/")).body
     assert body["status"] == "idle"
 
@@ -1366,3 +1368,28 @@ def test_cli_subprocess_serves_until_interrupted() -> None:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=10)
     assert process.returncode == 0, err + out
+
+
+# ---- independence ---------------------------------------------------------------------------
+
+
+def test_the_emulator_imports_nothing_from_the_sdk() -> None:
+    """The server the suite trusts imports only the stdlib, aiohttp, multidict, yaml, itself.
+
+    Every import counts, also function-local and TYPE_CHECKING ones.
+    """
+    package = Path(emulator_state.__file__).parent
+    third_party = {"aiohttp", "multidict", "yaml"}
+    imported: set[str] = set()
+    for source in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"), str(source))):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    assert node.level == 1, f"{source.name}:{node.lineno} imports from outside"
+                    continue
+                imported.add(node.module or "")
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    tops = {name.split(".")[0] for name in imported}
+    assert third_party <= tops
+    assert tops - third_party - sys.stdlib_module_names - {"__future__"} == set()
