@@ -418,13 +418,25 @@ def test_a_string_where_a_mapping_is_expected_never_crashes() -> None:
 async def test_create_with_a_misshaped_session_config_raises_an_sdk_error(
     client: amas.AsyncAmas, mock_api: aioresponses
 ) -> None:
+    """A SessionConfig built in Python with a field of the wrong type (from_dict would refuse
+    the same wire data) is refused by ``create`` with the SDK's error, before anything is sent."""
     mock_api.post(f"{BASE}/sessions/", payload={"session_id": "s1"})
     wire = {"name": "x", "agents": [{"name": "a", "agent_type": "llm_agent", "llm_config": "m"}]}
-    outcome = _from_dict_or_error(wire)
-    if isinstance(outcome, amas.ConfigValidationError):
-        return
-    error = await _raised(client.sessions.create(outcome))
-    assert error is None or isinstance(error, amas.AmasError), f"{type(error).__name__}: {error}"
+    refused = _from_dict_or_error(wire)
+    assert isinstance(refused, amas.ConfigValidationError)
+    assert refused.field == "agents[0].llm_config"
+    misshaped = amas.SessionConfig(
+        name="x",
+        agents=[amas.AgentConfig(name="a", agent_type="llm_agent", llm_config="m")],  # type: ignore[arg-type]
+    )
+    error = await _raised(client.sessions.create(misshaped))
+    assert isinstance(error, amas.AmasError), f"{type(error).__name__}: {error}"
+    assert isinstance(error, amas.ConfigValidationError)
+    assert error.field == "agents[0].llm_config"
+    assert mock_api.requests == {}
+    with pytest.raises(amas.ConfigValidationError) as caught:
+        misshaped.validate()
+    assert caught.value.field == "agents[0].llm_config"
 
 
 # ---- content parts ----------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from .. import _serde
 from .._multipart import FileTypes, image_form
-from .._serde import parse_image_upload
 from ..models import ImageUpload
 from ._base import AsyncResource
 
@@ -26,3 +29,19 @@ class AsyncImages(AsyncResource):
         return await self._client._request(
             "POST", "/images/upload/", multipart=form, parse=parse_image_upload
         )
+
+
+_read_upload = _serde.reader(ImageUpload, "image upload", omit=("attempts",))
+
+
+def parse_image_upload(body: Any) -> ImageUpload:
+    """An :class:`ImageUpload` from ``POST /images/upload/``."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("url"), str):
+        raise _serde.invalid_answer("image upload", body, "no 'url' string")
+    fields = {
+        "url": body["url"],
+        "media_type": body.get("media_type"),
+        "size": body.get("size"),
+        "raw": body,
+    }
+    return _read_upload(fields, body)

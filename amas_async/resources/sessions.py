@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .._serde import config_body, parse_session_fields
+import attrs
+
+from .. import _serde
+from .._config_files import load_config_source
 from .._validation import path_segment
-from ..errors import InvalidRequestError
+from ..errors import ConfigValidationError, InvalidContentError, InvalidRequestError
 from ..models import Execution, Message, MessagePage, SessionConfig, SessionStatus
-from ._base import AsyncResource
-
-if TYPE_CHECKING:
-    from .._client import AsyncAmas
-    from .runtime import Content
+from ._base import AsyncResource, Client
+from .runtime import AsyncRuntime, Content
 
 ConfigTypes = SessionConfig | Mapping[str, Any] | str | os.PathLike[str]
 
@@ -31,6 +31,7 @@ class Session:
 
     __slots__ = (
         "_client",
+        "_runtime",
         "agent_config",
         "agent_id",
         "agent_key",
@@ -44,7 +45,7 @@ class Session:
 
     def __init__(
         self,
-        client: AsyncAmas,
+        client: Client,
         id: str,
         *,
         config_hash: str | None = None,
@@ -57,6 +58,7 @@ class Session:
         raw: Mapping[str, Any] | None = None,
     ) -> None:
         self._client = client
+        self._runtime = AsyncRuntime(client)
         self.id = id
         self.config_hash = config_hash
         self.agent_id = agent_id
@@ -86,7 +88,7 @@ class Session:
         idempotency_key: str | None = None,
     ) -> Execution:
         """Send a message in this session (see ``client.runtime.execute``)."""
-        return await self._client.runtime.execute(
+        return await self._runtime.execute(
             self.id,
             content,
             inputs=inputs,
@@ -96,19 +98,19 @@ class Session:
 
     async def messages(self, limit: int = 50, offset: int = 0) -> MessagePage:
         """One page of this session's history."""
-        return await self._client.runtime.messages(self.id, limit=limit, offset=offset)
+        return await self._runtime.messages(self.id, limit=limit, offset=offset)
 
     def iter_messages(self, *, page_size: int = 50, offset: int = 0) -> AsyncIterator[Message]:
         """Every message of this session's history, fetching pages lazily."""
-        return self._client.runtime.iter_messages(self.id, page_size=page_size, offset=offset)
+        return self._runtime.iter_messages(self.id, page_size=page_size, offset=offset)
 
     async def status(self) -> SessionStatus:
         """The runtime status of this session."""
-        return await self._client.runtime.status(self.id)
+        return await self._runtime.status(self.id)
 
     async def refresh(self) -> Session:
         """A new handle with what ``GET /sessions/{id}/`` says now."""
-        return await self._client.sessions.get(self.id)
+        return await AsyncSessions(self._client).get(self.id)
 
 
 class AsyncSessions(AsyncResource):
@@ -152,3 +154,72 @@ class AsyncSessions(AsyncResource):
         """A session's details: config hash, creation time, status and agent config."""
         path = f"/sessions/{path_segment(session_id, 'session_id')}/"
         return await self._session("GET", path)
+
+
+# ---- the wire: the config body sent, the session answer read ------------------------------------
+
+
+def config_body(config: object) -> tuple[bytes, SessionConfig]:
+    """The JSON body for ``POST /sessions/`` and the validated config it carries.
+
+    A mapping is sent exactly as given (after checking it); a :class:`SessionConfig` as
+    ``to_dict()``; a path or YAML text as the mapping it holds.
+    """
+    wire: Mapping[str, Any]
+    if isinstance(config, SessionConfig):
+        parsed = config.validate()
+        wire = config.to_dict()
+    elif isinstance(config, (Mapping, str, os.PathLike)):
+        wire = config if isinstance(config, Mapping) else load_config_source(config)
+        parsed = SessionConfig.from_dict(wire).validate()
+    else:
+        raise InvalidContentError(
+            "config must be a SessionConfig, a mapping in the wire shape, YAML text, or a path "
+            f"to a YAML or JSON file, not {type(config).__name__}"
+        )
+    try:
+        return _serde.dumps(wire), parsed
+    except (TypeError, ValueError) as exc:
+        raise ConfigValidationError("config", f"cannot be encoded as JSON: {exc}") from exc
+
+
+@attrs.frozen(kw_only=True)
+class _SessionFields:
+    """What a session answer says: the keyword arguments of :class:`Session` but the client."""
+
+    id: str
+    config_hash: str | None
+    agent_id: str | None
+    agent_name: str | None
+    agent_key: str | None
+    created_at: datetime | None
+    state: str | None
+    agent_config: Mapping[str, Any] | None
+    raw: Mapping[str, Any]
+
+
+_read_session = _serde.reader(_SessionFields, "session")
+
+
+def parse_session_fields(body: Any) -> dict[str, Any]:
+    """The handle fields of a session answer (create, get, both from-agent shapes)."""
+    if not isinstance(body, Mapping):
+        raise _serde.invalid_answer("session", body)
+    if body.get("success") is False:
+        raise _serde.invalid_answer("session", body, "it says success: false")
+    session_id = body.get("session_id", body.get("id"))
+    if not isinstance(session_id, str) or not session_id:
+        raise _serde.invalid_answer("session", body, "no 'session_id' string")
+    agent_config = body.get("agent_config")
+    fields = {
+        "id": session_id,
+        "config_hash": body.get("config_hash"),
+        "agent_id": body.get("agent_id"),
+        "agent_name": body.get("agent_name"),
+        "agent_key": body.get("agent_key"),
+        "created_at": body.get("created_at"),
+        "state": body.get("status"),
+        "agent_config": agent_config if isinstance(agent_config, Mapping) else None,
+        "raw": body,
+    }
+    return attrs.asdict(_read_session(fields, body), recurse=False)

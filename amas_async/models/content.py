@@ -1,0 +1,103 @@
+"""What a message can carry: text, images (inline or uploaded) and files."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from .._multipart import guess_media_type, sniff_media_type
+from ..errors import InputFileNotFoundError, InvalidContentError, InvalidRequestError
+
+__all__ = ["ContentPart", "FilePart", "ImagePart", "ImageUpload", "TextPart"]
+
+_str = attrs.validators.instance_of(str)
+
+
+@attrs.frozen
+class TextPart:
+    """A text part of a message: ``{"type": "text", "text": ...}``."""
+
+    text: str = attrs.field(validator=_str)
+    """The text."""
+
+
+@attrs.frozen
+class ImagePart:
+    """An image part: ``{"type": "image_url", "image_url": {"url": ...}}``.
+
+    ``url`` is a public ``https://`` URL, the ``url`` of an :class:`ImageUpload`, or a base64
+    ``data:`` URL (see :meth:`from_path` and :meth:`from_bytes`).
+    """
+
+    url: str = attrs.field(validator=_str)
+    """Where the image is: an ``https://`` URL or a ``data:`` URL."""
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes | bytearray | memoryview, media_type: str | None = None
+    ) -> ImagePart:
+        """An image part carrying ``data`` inline as a base64 ``data:`` URL.
+
+        The media type is read from the image's signature when not given.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidContentError(f"data must be bytes, not {type(data).__name__}")
+        raw = bytes(data)
+        media_type = media_type or sniff_media_type(raw[:32])
+        if media_type is None:
+            raise InvalidRequestError(
+                "cannot tell the image's media type from its content; pass media_type="
+            )
+        return cls(f"data:{media_type};base64,{base64.b64encode(raw).decode('ascii')}")
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str], media_type: str | None = None) -> ImagePart:
+        """An image part carrying the file at ``path`` inline as a base64 ``data:`` URL.
+
+        The media type comes from the file's signature, else its name. For large images prefer
+        ``client.images.upload(path)``, which streams the file and returns a URL.
+        """
+        name = os.fspath(path)
+        if not os.path.isfile(name):
+            raise InputFileNotFoundError(name)
+        with open(name, "rb") as handle:
+            raw = handle.read()
+        media_type = media_type or guess_media_type(name, raw[:32])
+        if media_type is None:
+            raise InvalidRequestError(f"cannot tell the media type of {name!r}; pass media_type=")
+        return cls.from_bytes(raw, media_type)
+
+
+@attrs.frozen
+class FilePart:
+    """A file part: ``{"type": "file", "file_url": ...}``."""
+
+    url: str = attrs.field(validator=_str)
+    """Where the file is."""
+
+
+@attrs.frozen
+class ImageUpload:
+    """The answer of ``POST /images/upload/``: where the image now lives.
+
+    Put it in a content list as is, or use ``ImagePart(upload.url)``.
+    """
+
+    url: str
+    """The uploaded image's URL, for an image part."""
+    media_type: str | None = None
+    """Its media type, such as ``image/png``, when the server says."""
+    size: int | None = None
+    """Its size in bytes, when the server says."""
+    raw: Mapping[str, Any] = attrs.field(factory=dict, kw_only=True, repr=False, eq=False)
+    """The answer as received."""
+    attempts: int = attrs.field(default=1, kw_only=True, eq=False)
+    """How many attempts the upload took (more than 1 after retries)."""
+
+
+ContentPart = TextPart | ImagePart | FilePart | ImageUpload | Mapping[str, Any]
+"""One part of a message's content: a part object or a mapping in the wire shape."""
