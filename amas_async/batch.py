@@ -1,5 +1,7 @@
 """Many executions at once: bounded concurrency, per-session order, one result per request.
 
+A batch is a pure function over a ``send`` callable (one :class:`ExecuteRequest` in, one
+:class:`~amas_async.models.Execution` out); it knows nothing about clients, HTTP or retries.
 ``execute_many`` returns one :class:`BatchResult` per request, in input order;
 ``iter_execute_many`` yields them as they complete and reads its input lazily, so a batch of a
 million requests runs in bounded memory. Requests for the same session run one after another,
@@ -7,9 +9,9 @@ in input order (a conversation is sequential, and AMAS limits concurrent request
 session); different sessions run concurrently, up to ``concurrency``. One failure never stops
 the others: it becomes the ``error`` of its result.
 
-A :class:`Throttle` shapes the batch: ``rate_limit`` is a number of requests per second or a
-``Throttle``. Every batch adapts its concurrency to 429s (halving it, then recovering
-gradually) and pauses all its workers for a 429's ``Retry-After``.
+Rate shaping belongs to whoever builds ``send``: ``client.runtime.execute_many`` turns its
+``rate_limit`` into a :class:`Throttle` with :func:`throttle_for` and puts it under the retry
+layer, so every attempt passes it.
 """
 
 from __future__ import annotations
@@ -18,24 +20,44 @@ import asyncio
 import collections
 import inspect
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from typing import Any, TypeAlias
 
 import attrs
 
+from ._checks import check_int
 from ._throttle import Throttle
 from .errors import AmasError, InvalidContentError, InvalidRequestError
-from .models import Execution
+from .models import ContentPart, Execution
 
-if TYPE_CHECKING:
-    from ._client import AsyncAmas
-    from .resources.runtime import Content
-
-__all__ = ["BatchResult", "ExecuteRequest", "execute_many", "iter_execute_many"]
+__all__ = [
+    "TASK_PREFIX",
+    "BatchResult",
+    "ExecuteRequest",
+    "Requests",
+    "ResultCallback",
+    "Send",
+    "execute_many",
+    "iter_execute_many",
+    "throttle_for",
+]
 
 #: The name of every task a batch starts begins with this.
 TASK_PREFIX = "amas-batch-"
 _REQUEST_KEYS = frozenset(("session_id", "content", "inputs", "correlation_id", "idempotency_key"))
+
+#: What ``runtime.execute`` sends: text, one part, or a sequence of parts.
+Content: TypeAlias = str | ContentPart | Sequence[ContentPart]
 
 
 @attrs.frozen(kw_only=True)
@@ -90,20 +112,24 @@ class BatchResult:
         return self.error is None
 
 
-ResultCallback = Callable[[BatchResult], Any]
+#: How a batch sends one request: ``runtime.execute`` with the request's fields, say.
+Send: TypeAlias = Callable[[ExecuteRequest], Awaitable[Execution]]
+#: Called with each result as it completes; it may return an awaitable, which is awaited.
+ResultCallback: TypeAlias = Callable[[BatchResult], Any]
 #: What a batch takes: an iterable or async iterable of requests (or mappings with their keys).
-Requests = (
+Requests: TypeAlias = (
     Iterable[ExecuteRequest | Mapping[str, Any]] | AsyncIterable[ExecuteRequest | Mapping[str, Any]]
 )
 
 
-def _check(concurrency: object) -> int:
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise InvalidRequestError(f"concurrency must be an int >= 1, got {concurrency!r}")
-    return concurrency
+def throttle_for(rate_limit: float | Throttle | None, concurrency: int) -> Throttle:
+    """The :class:`Throttle` of a batch: ``rate_limit`` itself, or one built from it.
 
-
-def _throttle_for(rate_limit: float | Throttle | None, concurrency: int) -> Throttle:
+    ``rate_limit`` is requests per second (or None for no rate cap); the throttle then allows
+    ``concurrency`` attempts in flight and adapts that number to 429s. Raises
+    :class:`InvalidRequestError` for a ``concurrency`` that is not an int >= 1.
+    """
+    concurrency = check_int(concurrency, "concurrency")
     if isinstance(rate_limit, Throttle):
         return rate_limit
     if rate_limit is None:
@@ -125,23 +151,40 @@ async def _items(requests: Requests) -> AsyncIterator[Any]:
         )
 
 
-async def iter_execute_many(
-    client: AsyncAmas,
-    requests: Requests,
-    *,
-    concurrency: int = 16,
-    rate_limit: float | Throttle | None = None,
-) -> AsyncIterator[BatchResult]:
-    """Run the requests; yield a :class:`BatchResult` for each as it completes.
+async def _run_one(send: Send, index: int, request: ExecuteRequest) -> BatchResult:
+    started = time.monotonic()
+    try:
+        execution = await send(request)
+    except AmasError as exc:
+        return BatchResult(
+            index=index,
+            request=request,
+            error=exc,
+            attempts=getattr(exc, "attempts", 1),
+            elapsed=time.monotonic() - started,
+        )
+    return BatchResult(
+        index=index,
+        request=request,
+        execution=execution,
+        attempts=execution.attempts,
+        elapsed=time.monotonic() - started,
+    )
 
-    The input is read lazily: at most about ``4 x concurrency`` requests are buffered. Close
-    the iterator (``async with contextlib.aclosing(...)``, or let it finish) to stop the batch:
-    in-flight requests are cancelled and nothing is left running.
+
+async def iter_execute_many(
+    send: Send, requests: Requests, *, concurrency: int = 16
+) -> AsyncGenerator[BatchResult, None]:
+    """Send the requests; yield a :class:`BatchResult` for each as it completes.
+
+    At most ``concurrency`` sessions run at once, each one request at a time. The input is read
+    lazily: at most about ``4 x concurrency`` requests are buffered. Close the iterator
+    (``async with contextlib.aclosing(...)``, or let it finish) to stop the batch: in-flight
+    requests are cancelled and nothing is left running.
     """
-    concurrency = _check(concurrency)
-    throttle = _throttle_for(rate_limit, concurrency)
-    worker_client = client._with_inner_middleware(throttle)
-    results: asyncio.Queue[BatchResult | BaseException] = asyncio.Queue()
+    concurrency = check_int(concurrency, "concurrency")
+    # None wakes the reader when the input ends; an exception is a bug that stops the batch.
+    results: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue()
     buffered = asyncio.Semaphore(max(4 * concurrency, 64))  # read-ahead and unread results
     slots = asyncio.Semaphore(concurrency)  # one per session lane
     lanes: dict[str, collections.deque[tuple[int, ExecuteRequest]]] = {}
@@ -149,38 +192,12 @@ async def iter_execute_many(
     pending = 0
     reading_done = False
 
-    async def run_one(index: int, request: ExecuteRequest) -> BatchResult:
-        started = time.monotonic()
-        try:
-            execution = await worker_client.runtime.execute(
-                request.session_id,
-                request.content,
-                inputs=request.inputs,
-                correlation_id=request.correlation_id,
-                idempotency_key=request.idempotency_key,
-            )
-        except AmasError as exc:
-            return BatchResult(
-                index=index,
-                request=request,
-                error=exc,
-                attempts=getattr(exc, "attempts", 1),
-                elapsed=time.monotonic() - started,
-            )
-        return BatchResult(
-            index=index,
-            request=request,
-            execution=execution,
-            attempts=execution.attempts,
-            elapsed=time.monotonic() - started,
-        )
-
     async def lane(session_id: str) -> None:
         queue = lanes[session_id]
         try:
             while queue:
                 index, request = queue[0]
-                result = await run_one(index, request)
+                result = await _run_one(send, index, request)
                 queue.popleft()
                 results.put_nowait(result)
         except BaseException as exc:
@@ -224,19 +241,18 @@ async def iter_execute_many(
             raise
         finally:
             reading_done = True
-            results.put_nowait(_WAKE)
+            results.put_nowait(None)
 
     start(dispatch(), "dispatch")
     try:
         while True:
             item = await results.get()
-            if item is _WAKE:
+            if item is None:
                 if pending == 0:
                     return
                 continue
             if isinstance(item, BaseException):
                 raise item
-            assert isinstance(item, BatchResult)
             pending -= 1
             buffered.release()
             yield item
@@ -249,23 +265,20 @@ async def iter_execute_many(
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-_WAKE: Any = BatchResult(index=-1, request=None)
-
-
 async def execute_many(
-    client: AsyncAmas,
+    send: Send,
     requests: Requests,
     *,
     concurrency: int = 16,
-    rate_limit: float | Throttle | None = None,
     on_result: ResultCallback | None = None,
 ) -> list[BatchResult]:
-    """Run the requests; one :class:`BatchResult` per request, in input order.
+    """Send the requests; one :class:`BatchResult` per request, in input order.
 
-    ``on_result`` (sync or async) is called with each result as it completes.
+    The same rules as :func:`iter_execute_many`. ``on_result`` (sync or async) is called with
+    each result as it completes.
     """
     collected: list[BatchResult] = []
-    stream = iter_execute_many(client, requests, concurrency=concurrency, rate_limit=rate_limit)
+    stream = iter_execute_many(send, requests, concurrency=concurrency)
     try:
         async for result in stream:
             collected.append(result)
@@ -274,6 +287,6 @@ async def execute_many(
                 if inspect.isawaitable(outcome):
                     await outcome
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
     collected.sort(key=lambda r: r.index)
     return collected

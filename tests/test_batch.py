@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import amas_async as amas
+from amas_async import batch
 from amas_async.batch import TASK_PREFIX
 from amas_async.testing import Emulator, RetryClock
 
@@ -23,6 +24,15 @@ def batch_tasks() -> list[asyncio.Task[Any]]:
 
 async def make_sessions(client: amas.AsyncAmas, count: int) -> list[str]:
     return [(await client.sessions.create(FLAT)).id for _ in range(count)]
+
+
+async def until_idle(emulator: Emulator) -> None:
+    """Wait (up to 10 s) until the emulator handles no request."""
+    for _ in range(2000):
+        if not emulator.in_flight:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"the emulator still handles {emulator.in_flight} requests")
 
 
 # ---- the big one -----------------------------------------------------------------------------
@@ -164,15 +174,27 @@ async def test_streaming_reads_input_lazily(amas_client: amas.AsyncAmas) -> None
 
 
 async def test_cancelling_a_batch_cancels_in_flight_and_leaks_nothing(
-    amas_emulator: Emulator, amas_client: amas.AsyncAmas
+    amas_emulator: Emulator, amas_retry_clock: RetryClock
 ) -> None:
-    sessions = await make_sessions(amas_client, 8)
+    client = amas.AsyncAmas(
+        base_url=amas_emulator.base_url,
+        api_key=amas_emulator.api_key,
+        limits=amas.Limits(max_connections=8),
+    )
+    async with client:
+        await cancel_a_batch_then_reuse_the_pool(amas_emulator, client)
+
+
+async def cancel_a_batch_then_reuse_the_pool(
+    amas_emulator: Emulator, client: amas.AsyncAmas
+) -> None:
+    sessions = await make_sessions(client, 8)
     amas_emulator.set_turn_delay(0.05)
     finished: list[amas.BatchResult] = []
     ten_done = asyncio.Event()
 
     async def run() -> None:
-        stream = amas_client.runtime.iter_execute_many(
+        stream = client.runtime.iter_execute_many(
             (amas.ExecuteRequest(session_id=sessions[i % 8], content=f"m{i}") for i in range(400)),
             concurrency=8,
         )
@@ -188,12 +210,17 @@ async def test_cancelling_a_batch_cancels_in_flight_and_leaks_nothing(
         await task
     assert 10 <= len(finished) < 400  # the results finished so far were reported
     assert batch_tasks() == []
-    await asyncio.sleep(0.1)  # the emulator finishes what it had started
-    connector = amas_client._pool.transport._session.connector  # type: ignore[union-attr]
-    assert connector is not None
-    assert not connector._acquired
-    # the client is still fine
-    assert (await amas_client.runtime.execute(sessions[0], "after")).ok
+    # the client is still fine, and its whole pool is free: its 8 connections serve 8 sessions
+    # at once (a connection kept by a cancelled request would leave one of them waiting)
+    await until_idle(amas_emulator)  # the emulator finishes the turns it had started
+    amas_emulator.set_turn_delay(0)
+    after = await asyncio.wait_for(
+        client.runtime.execute_many(
+            [amas.ExecuteRequest(session_id=s, content="after") for s in sessions], concurrency=8
+        ),
+        10,
+    )
+    assert all(r.ok for r in after)
 
 
 async def test_a_429_pauses_every_worker_and_lowers_concurrency(
@@ -225,6 +252,86 @@ async def test_client_wide_throttle(amas_emulator: Emulator, amas_retry_clock: R
     assert all(w <= 0.011 for w in waits)
     with pytest.raises(TypeError):
         amas.AsyncAmas(api_key="k", throttle=5)  # type: ignore[arg-type]
+
+
+# ---- the batch alone: a pure function over a send callable -----------------------------------
+
+
+async def test_a_batch_needs_only_a_send_callable() -> None:
+    running: set[str] = set()
+    peak = 0
+    said: dict[str, list[str]] = {}
+
+    async def send(request: amas.ExecuteRequest) -> amas.Execution:
+        nonlocal peak
+        assert request.session_id not in running  # one request at a time per session
+        running.add(request.session_id)
+        peak = max(peak, len(running))
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+        finally:
+            running.discard(request.session_id)
+        said.setdefault(request.session_id, []).append(str(request.content))
+        if request.content == "m7":
+            error = amas.APIConnectionError("boom")
+            error.attempts = 3
+            raise error
+        return amas.Execution(session_id=request.session_id, status="completed", attempts=2)
+
+    requests = [amas.ExecuteRequest(session_id=f"s{i % 5}", content=f"m{i}") for i in range(40)]
+    results = await batch.execute_many(send, requests, concurrency=3)
+
+    assert [r.index for r in results] == list(range(40))
+    assert peak == 3  # bounded by concurrency, and reached
+    assert said == {f"s{k}": [f"m{i}" for i in range(k, 40, 5)] for k in range(5)}  # in order
+    assert isinstance(results[7].error, amas.APIConnectionError)
+    assert results[7].attempts == 3  # from the error
+    assert [r.attempts for r in results if r.ok] == [2] * 39  # from the execution
+    assert batch_tasks() == []
+
+
+async def test_closing_a_pure_batch_early_cancels_its_sends() -> None:
+    started = 0
+    cancelled = 0
+
+    async def send(request: amas.ExecuteRequest) -> amas.Execution:
+        nonlocal started, cancelled
+        started += 1
+        try:
+            if request.content != "quick":
+                await asyncio.Event().wait()  # never answers
+        except asyncio.CancelledError:
+            cancelled += 1
+            raise
+        return amas.Execution(status="completed")
+
+    requests = [
+        amas.ExecuteRequest(session_id="a", content="quick"),
+        *(amas.ExecuteRequest(session_id=f"b{i}", content="slow") for i in range(3)),
+    ]
+    stream = batch.iter_execute_many(send, requests, concurrency=4)
+    async with contextlib.aclosing(stream):
+        first = await anext(stream)
+    assert first.index == 0
+    assert first.ok
+    assert started == 4
+    assert cancelled == 3
+    assert batch_tasks() == []
+
+
+def test_throttle_for_a_batch() -> None:
+    given = amas.Throttle(requests_per_second=3)
+    assert batch.throttle_for(given, 4) is given
+    made = batch.throttle_for(None, 4)
+    assert made.max_concurrency == 4
+    assert made.requests_per_second is None
+    paced = batch.throttle_for(2.5, 6)
+    assert paced.requests_per_second == 2.5
+    assert paced.max_concurrency == 6
+    for wrong in (0, -1, True, 2.0):
+        with pytest.raises(amas.InvalidRequestError, match="concurrency"):
+            batch.throttle_for(None, wrong)  # type: ignore[arg-type]
 
 
 # ---- the throttle alone, on an injected clock ---------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from amas_async.cli import main
-from amas_async.demo import tiny_png
+from amas_async.cli.demo import tiny_png
 from amas_async.testing import Emulator
 
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "support_agent.yaml")
@@ -216,6 +218,89 @@ def test_emulator_command_rejects_bad_settings(runner: CliRunner) -> None:
     result = runner.invoke(main, ["emulator", "--fault-rate", "2"])
     assert result.exit_code == 2
     assert "rate must be between 0 and 1" in result.output
+
+
+def test_python_m_testing_serves_without_the_cli() -> None:
+    """``python -m amas_async.testing`` is the testing package's own: it never loads the CLI."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "amas_async.testing",
+            "--port=0",
+            "--api-key=k2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().rstrip("\n") for _ in range(4)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, stderr = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:  # pragma: no cover - only when the test already failed
+                proc.kill()
+                proc.communicate()
+    assert re.fullmatch(r"AMAS emulator listening on http://127\.0\.0\.1:\d+/api/v1", lines[0])
+    assert lines[1:] == [
+        "API key: k2",
+        f"export AMAS_BASE_URL={lines[0].rsplit(' ', 1)[1]} AMAS_API_KEY=k2",
+        "Press Ctrl-C to stop.",
+    ]
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "amas_async.testing._serve" in stderr  # the import log is there ...
+    assert "amas_async.cli" not in stderr  # ... and the CLI is not in it
+
+
+def test_python_m_testing_rejects_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    from amas_async.testing.__main__ import main as serve_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        serve_main(["--fault-rate", "2"])
+    assert exit_info.value.code == 2
+    assert "rate must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_both_emulator_commands_report_a_busy_port(
+    runner: CliRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from amas_async.testing.__main__ import main as serve_main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        result = runner.invoke(main, ["emulator", "--port", port])
+        assert result.exit_code == 1
+        assert result.output.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+        assert "Traceback" not in result.output
+        assert serve_main(["--port", port]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+
+
+def test_the_emulator_settings_match_the_emulator() -> None:
+    from amas_async.testing import DEFAULT_API_KEY
+    from amas_async.testing._serve import SERVE_OPTIONS
+
+    defaults = {option.name: option.default for option in SERVE_OPTIONS}
+    assert defaults["api_key"] == DEFAULT_API_KEY
+    assert defaults["port"] == 8765
+    Emulator(**{**defaults, "port": 0})  # every setting is an Emulator keyword
+
+
+def test_the_console_script_target_exists() -> None:
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    match = re.search(r'^amas = "([\w.]+):(\w+)"$', pyproject, re.MULTILINE)
+    assert match
+    module, name = match.groups()
+    assert callable(getattr(importlib.import_module(module), name))
 
 
 def test_version(runner: CliRunner) -> None:

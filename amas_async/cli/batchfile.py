@@ -22,15 +22,13 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from .batch import BatchResult, ExecuteRequest
-from .errors import AmasError, APIStatusError
-
-if TYPE_CHECKING:
-    from ._client import AsyncAmas
+from .._client import AsyncAmas
+from ..batch import BatchResult, ExecuteRequest
+from ..errors import AmasError, APIStatusError
 
 __all__ = [
     "InputLine",

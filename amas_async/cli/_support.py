@@ -1,0 +1,147 @@
+"""What every ``amas`` command shares: the consoles, one-line errors, and "run with a client".
+
+:func:`with_client` turns ``async def command(client, **params)`` into a click callback that
+takes ``--emulator``, opens a client (for ``AMAS_BASE_URL``, or for an emulator embedded in the
+command), awaits the coroutine and closes both. :func:`run_with_client` does the same for a
+command that prepares more before it needs the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from .._client import AsyncAmas
+from ..errors import AmasError
+from ..models import Execution
+from ..resources import Session
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The command's output and its diagnostics (errors, progress).
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with status 1."""
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise SystemExit(1)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine: a typed SDK error is one line and status 1, Ctrl-C 130."""
+    try:
+        return asyncio.run(coro)
+    except AmasError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None
+
+
+@contextlib.asynccontextmanager
+async def open_client(use_emulator: bool) -> AsyncIterator[AsyncAmas]:
+    """A client for the configured server, or for an emulator embedded for the block."""
+    if not use_emulator:
+        async with AsyncAmas() as client:
+            yield client
+        return
+    from ..testing import Emulator  # here: the server side (aiohttp.web) only when it is used
+
+    async with Emulator() as emu, AsyncAmas(base_url=emu.base_url, api_key=emu.api_key) as client:
+        yield client
+
+
+def run_with_client(use_emulator: bool, work: Callable[[AsyncAmas], Awaitable[T]]) -> T:
+    """Await ``work(client)`` with a client from :func:`open_client`, as :func:`run` does."""
+
+    async def main() -> T:
+        async with open_client(use_emulator) as client:
+            return await work(client)
+
+    return run(main())
+
+
+def emulator_option(func: F) -> F:
+    """The ``--emulator`` flag (``use_emulator``) of every command that talks to a server."""
+    return click.option(
+        "--emulator",
+        "use_emulator",
+        is_flag=True,
+        help="Run against an emulator embedded in this command instead of AMAS_BASE_URL.",
+    )(func)
+
+
+def with_client(func: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """A click callback from ``async def command(client, **params)``; adds ``--emulator``."""
+
+    @emulator_option
+    @functools.wraps(func)
+    def command(*, use_emulator: bool, **params: Any) -> None:
+        run_with_client(use_emulator, lambda client: func(client, **params))
+
+    return command
+
+
+def _parse_inputs(
+    ctx: click.Context, param: click.Parameter, pairs: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """``key=value`` pairs; values are read as JSON when they are JSON, else kept as text."""
+    if not pairs:
+        return None
+    inputs: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not key=value", ctx=ctx, param=param)
+        try:
+            inputs[key] = json.loads(value)
+        except ValueError:
+            inputs[key] = value
+    return inputs
+
+
+def inputs_option(func: F) -> F:
+    """``--input/-i key=value`` (repeatable), passed on as ``inputs``: a dict or None."""
+    return click.option(
+        "--input",
+        "-i",
+        "inputs",
+        multiple=True,
+        callback=_parse_inputs,
+        help="A variable, key=value (repeatable).",
+    )(func)
+
+
+def print_execution(result: Execution, *, as_json: bool = False) -> None:
+    """The assistant's messages and the token usage, or the raw JSON answer."""
+    if as_json:
+        out.print_json(json.dumps(dict(result.raw)))
+        return
+    for message in result.messages:
+        if message.role in (None, "assistant"):
+            out.print(f"[bold cyan]assistant>[/] {escape(message.text)}")
+    if result.usage is not None:
+        usage = result.usage
+        out.print(f"[dim]tokens: {usage.input_tokens} in, {usage.output_tokens} out[/]")
+
+
+def print_session(session: Session) -> None:
+    """A session's id, config hash and the agent fields that are set."""
+    out.print(f"session_id: {session.id}")
+    if session.config_hash:
+        out.print(f"config_hash: {session.config_hash}")
+    for name in ("agent_id", "agent_name", "agent_key", "state"):
+        value = getattr(session, name)
+        if value:
+            out.print(f"{name}: {value}")

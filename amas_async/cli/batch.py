@@ -1,0 +1,155 @@
+"""``amas batch``: run a JSONL file of requests with a live progress bar; resumable.
+
+The files (input parsing, the output appender, resume, the runner) are in :mod:`.batchfile`;
+this is the command: its options, the progress bar, the summary and the exit status.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.markup import escape
+
+from ..errors import AmasError
+from ..models import SessionConfig
+from ._support import emulator_option, err, fail, run_with_client
+from .batchfile import Malformed, OutputFile, Summary, count_lines, run_file_batch
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+__all__ = ["batch"]
+
+
+def _progress(*, disable: bool) -> Progress:
+    """The live bar on stderr: done of total, failures, rate, elapsed and ETA."""
+    from rich.progress import (  # here: only this command draws one
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]batch"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TextColumn("{task.fields[rate]:.1f}/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=disable,
+    )
+
+
+@click.command()
+@click.argument(
+    "input_path", metavar="INPUT.jsonl", type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where results go (JSONL); re-running with it resumes.",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config of the sessions to create (one per 'session' key, or per line).",
+)
+@click.option("--session", "session_id", default=None, help="Run every line in this session.")
+@click.option("--concurrency", default=16, show_default=True, help="Sessions run at once.")
+@click.option("--rps", type=float, default=None, help="Requests per second at most.")
+@click.option("--no-progress", is_flag=True, help="No live progress bar.")
+@emulator_option
+def batch(
+    input_path: Path,
+    output_path: Path,
+    config: Path | None,
+    session_id: str | None,
+    concurrency: int,
+    rps: float | None,
+    no_progress: bool,
+    use_emulator: bool,
+) -> None:
+    """Run every line of INPUT.jsonl; write one result line per id to --output.
+
+    Each input line is {"id", "content", "inputs"?, "session"?}. Lines with the same
+    "session" key share one session made from --config; lines without one get a fresh
+    session each (or all use --session). Re-running with the same --output skips the ids
+    already done and retries the failed ones. Exit status 1 if any line failed.
+    """
+    if (config is None) == (session_id is None):
+        raise click.UsageError("give --config CONFIG.yaml or --session ID (one of them)")
+    if concurrency < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--concurrency")
+    if not input_path.is_file():
+        fail(f"input file not found: {str(input_path)!r}")
+    try:
+        if config is not None:
+            SessionConfig.from_yaml(config).validate()  # a bad config fails before any line
+        output = OutputFile(output_path)
+        output.load()
+        todo = max(0, count_lines(input_path) - len(output.done))
+    except (AmasError, OSError) as exc:
+        fail(str(exc))
+    progress = _progress(disable=no_progress)
+    task = progress.add_task("batch", total=todo, failed=0, rate=0.0)
+    summary = Summary()
+    started = time.monotonic()
+
+    def on_line(data: dict[str, Any]) -> None:
+        done = summary.ok + summary.failed
+        rate = done / max(time.monotonic() - started, 1e-9)
+        progress.update(task, advance=1, failed=summary.failed, rate=rate)
+
+    def on_malformed(line: Malformed) -> None:
+        progress.console.print(f"[yellow]line {line.number}:[/] {escape(line.reason)}")
+        progress.update(task, advance=1)
+
+    output.open()
+    interrupted = False
+    try:
+        with progress:
+            run_with_client(
+                use_emulator,
+                lambda client: run_file_batch(
+                    client,
+                    input_path,
+                    output,
+                    config=config,
+                    session_id=session_id,
+                    concurrency=concurrency,
+                    rate_limit=rps,
+                    on_line=on_line,
+                    on_malformed=on_malformed,
+                    summary=summary,
+                ),
+            )
+    except SystemExit as exc:
+        interrupted = exc.code == 130
+        if not interrupted:
+            raise
+    finally:
+        output.close()
+    elapsed = time.monotonic() - started
+    done = summary.ok + summary.failed
+    err.print(
+        f"{summary.ok} ok, {summary.failed} failed, {summary.malformed} malformed lines, "
+        f"{summary.skipped} already done; {done} in {elapsed:.1f}s "
+        f"({done / max(elapsed, 1e-9):.1f}/s) -> {output_path}"
+    )
+    if interrupted:
+        err.print("interrupted: re-run the same command to resume")
+        raise SystemExit(130)
+    if summary.failed or summary.malformed:
+        raise SystemExit(1)

@@ -1,0 +1,68 @@
+"""Serving the emulator from a shell: its settings, and the loop that serves until Ctrl-C.
+
+Two front-ends share this: ``python -m amas_async.testing`` (an argparse parser, so the testing
+package never imports the CLI) and ``amas emulator`` (a click command in ``amas_async.cli``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:  # the server side (aiohttp.web) loads only when an emulator is made
+    from ._emulator import Emulator
+
+__all__ = ["SERVE_OPTIONS", "ServeOption", "serve"]
+
+
+class ServeOption(NamedTuple):
+    """One setting of a served emulator: an :class:`Emulator` keyword and its shell option."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+    @property
+    def flag(self) -> str:
+        """The shell option, ``--rate-limit`` for ``rate_limit``."""
+        return "--" + self.name.replace("_", "-")
+
+
+#: The settings both front-ends take, in the order of their help.
+SERVE_OPTIONS: tuple[ServeOption, ...] = (
+    ServeOption("host", str, "127.0.0.1", "Address to bind."),
+    ServeOption("port", int, 8765, "Port (0: any free port)."),
+    ServeOption("api_key", str, "amas-test-key", "Key to accept."),  # Emulator's default
+    ServeOption("fault_rate", float, 0.0, "Share of calls to fail (0-1)."),
+    ServeOption("seed", int, None, "Seed of the random faults."),
+    ServeOption("latency", float, 0.0, "Seconds added to every answer."),
+    ServeOption("rate_limit", float, None, "Requests per second allowed."),
+    ServeOption("rate_burst", int, 10, "Burst of the rate limit."),
+    ServeOption("session_concurrency", int, 1, "Executes at once per session."),
+    ServeOption("turn_delay", float, 0.0, "Seconds every execute takes."),
+)
+
+
+async def _serve(emulator: Emulator, announce: Callable[[str], object]) -> None:
+    await emulator.start()
+    try:
+        announce(f"AMAS emulator listening on {emulator.base_url}")
+        announce(f"API key: {emulator.api_key}")
+        announce(f"export AMAS_BASE_URL={emulator.base_url} AMAS_API_KEY={emulator.api_key}")
+        announce("Press Ctrl-C to stop.")
+        await asyncio.Event().wait()
+    finally:
+        await emulator.stop()
+
+
+def serve(emulator: Emulator, *, announce: Callable[[str], object] = print) -> None:
+    """Serve ``emulator`` on a new event loop until Ctrl-C, which ends it normally.
+
+    ``announce`` receives the lines that tell where it listens. Raises :class:`OSError` when
+    the address cannot be bound.
+    """
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(emulator, announce))
