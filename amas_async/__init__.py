@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._client import AsyncAmas
 from ._config import Limits, Timeout
+from ._http import AsyncTransport, Handler, Headers, Middleware, Request, Response
 from ._retry import RetryEvent, RetryPolicy
 from ._throttle import Throttle
-from ._transport import Handler, Middleware, Request, Response
+from ._transports import AiohttpTransport
 from ._version import __version__
 from .batch import BatchResult, ExecuteRequest
 from .errors import (
@@ -64,9 +65,11 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AgentConfig",
+    "AiohttpTransport",
     "Amas",
     "AmasError",
     "AsyncAmas",
+    "AsyncTransport",
     "AuthenticationError",
     "BadRequestError",
     "BatchResult",
@@ -79,6 +82,7 @@ __all__ = [
     "ExecutionError",
     "FilePart",
     "Handler",
+    "Headers",
     "ImagePart",
     "ImageUpload",
     "InputFileNotFoundError",

@@ -1,4 +1,9 @@
-"""``AsyncAmas``: the client's lifecycle (open once, close once) and its middleware chain."""
+"""``AsyncAmas``: the client's lifecycle (open once, close once) and its middleware chain.
+
+A call flows one way: resource -> :meth:`AsyncAmas._request` (builds the :class:`Request`,
+follows same-origin redirects, turns the answer into a result or a typed error) -> the chain
+(user middlewares, retry, throttles, logging, auth) -> the transport.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,25 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._config import ClientConfig, Limits, Timeout, TimeoutTypes, make_config
+from ._auth import AuthMiddleware
+from ._checks import check_int
+from ._config import (
+    NOT_GIVEN,
+    ClientConfig,
+    Limits,
+    NotGiven,
+    Timeout,
+    TimeoutTypes,
+    make_config,
+)
+from ._http import AsyncTransport, Handler, Middleware, Params, Request, build_chain
+from ._logging import log_exchange
 from ._multipart import MultipartBody
-from ._retry import RetryMiddleware, RetryPolicy
+from ._redirects import REDIRECT_STATUSES, follow_redirects
+from ._retry import RetryMiddleware, RetryPolicy, parse_retry_after
 from ._serde import decode_json
 from ._throttle import Throttle
-from ._transport import Handler, Middleware, Request, Transport, build_chain
+from ._transports import AiohttpTransport
 from ._validation import path_segment
 from .errors import (
     AmasError,
@@ -30,7 +48,6 @@ T = TypeVar("T")
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 _ACCEPT = {"Accept": "application/json"}
-_UNSET: Any = object()
 
 
 def resolve_policy(retry: RetryPolicy | None, max_retries: int | None) -> RetryPolicy:
@@ -39,19 +56,20 @@ def resolve_policy(retry: RetryPolicy | None, max_retries: int | None) -> RetryP
         raise InvalidContentError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
     policy = retry if retry is not None else RetryPolicy()
     if max_retries is not None:
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise InvalidRequestError(f"max_retries must be an int >= 0, got {max_retries!r}")
-        policy = attrs.evolve(policy, max_attempts=max_retries + 1)
+        policy = attrs.evolve(
+            policy, max_attempts=check_int(max_retries, "max_retries", minimum=0) + 1
+        )
     return policy
 
 
 class _Pool:
-    """What a client and the clients derived by ``with_options`` share: one transport."""
+    """What a client and the clients derived by ``with_options`` share: the transport."""
 
-    __slots__ = ("closed", "loop", "transport")
+    __slots__ = ("auth", "closed", "loop", "transport")
 
-    def __init__(self, config: ClientConfig) -> None:
-        self.transport = Transport(config)
+    def __init__(self, transport: AsyncTransport, auth: AuthMiddleware) -> None:
+        self.transport = transport
+        self.auth = auth
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
 
@@ -65,10 +83,12 @@ class AsyncAmas:
     (``max_retries=N`` is the shortcut: N retries after the first attempt; 0 turns retries
     off); ``limits`` sizes the connection pool; ``middlewares`` are ``(request, handler)``
     callables wrapped around every call (outside the retries), the first outermost;
-    ``throttle`` (a :class:`Throttle`) rate-limits every attempt of every call.
+    ``throttle`` (a :class:`Throttle`) rate-limits every attempt of every call; ``transport``
+    (an :class:`AsyncTransport`) replaces the default aiohttp one, for example with
+    ``amas_async.testing.MockTransport``. The client closes its transport when it is closed.
 
-    Use it as ``async with AsyncAmas() as client:`` or call :meth:`aclose`. The aiohttp session
-    is created inside the running loop on first use; a closed client cannot be reopened.
+    Use it as ``async with AsyncAmas() as client:`` or call :meth:`aclose`. The transport is
+    used from the event loop of the first call; a closed client cannot be reopened.
     """
 
     def __init__(
@@ -83,6 +103,7 @@ class AsyncAmas:
         default_headers: Mapping[str, str] | None = None,
         middlewares: Sequence[Middleware] = (),
         throttle: Throttle | None = None,
+        transport: AsyncTransport | None = None,
     ) -> None:
         config = make_config(
             api_key=api_key,
@@ -98,9 +119,20 @@ class AsyncAmas:
                 )
         if throttle is not None and not isinstance(throttle, Throttle):
             raise InvalidContentError(f"throttle must be a Throttle, not {type(throttle).__name__}")
+        if transport is None:
+            transport = AiohttpTransport(limits=config.limits, timeout=config.timeout)
+        elif isinstance(transport, type) or not isinstance(transport, AsyncTransport):
+            raise InvalidContentError(
+                "transport must have async handle(request) and aclose() methods "
+                f"(amas_async.AsyncTransport), not {type(transport).__name__}"
+            )
+        elif limits is not None:
+            raise InvalidRequestError("limits= configures the default transport; not both")
         policy = resolve_policy(retry, max_retries)
         inner = (throttle,) if throttle is not None else ()
-        self._setup(config, _Pool(config), policy, tuple(middlewares), inner, None, owns_pool=True)
+        auth = AuthMiddleware(config.api_key, config.origin, config.default_headers)
+        self._setup(config, _Pool(transport, auth), policy, tuple(middlewares), inner, None)
+        self._owns_pool = True
 
     def _setup(
         self,
@@ -110,12 +142,10 @@ class AsyncAmas:
         middlewares: tuple[Middleware, ...],
         inner: tuple[Middleware, ...],
         timeout: Timeout | None,
-        *,
-        owns_pool: bool,
     ) -> None:
         self._config = config
         self._pool = pool
-        self._owns_pool = owns_pool
+        self._owns_pool = False
         self._policy = policy
         self._user_middlewares = middlewares
         self._inner_middlewares = inner  # under the retry layer: every attempt passes them
@@ -124,6 +154,8 @@ class AsyncAmas:
         if policy.max_attempts > 1:  # no retry layer at all when retries are off
             chain.append(RetryMiddleware(policy, timeout or config.timeout))
         chain.extend(inner)
+        chain.append(log_exchange)
+        chain.append(pool.auth)  # innermost: nothing above ever sees the key
         self._middlewares: tuple[Middleware, ...] = tuple(chain)
         self._handler: Handler | None = None
         self._closed = False
@@ -134,17 +166,17 @@ class AsyncAmas:
     def with_options(
         self,
         *,
-        retry: RetryPolicy | None = _UNSET,
+        retry: RetryPolicy | NotGiven | None = NOT_GIVEN,
         max_retries: int | None = None,
-        timeout: TimeoutTypes = _UNSET,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
     ) -> AsyncAmas:
         """A client with other retry or timeout settings, sharing this one's connection pool.
 
         ``client.with_options(max_retries=0).runtime.execute(...)`` changes one call. The new
         client needs no closing of its own: closing the original closes the shared pool.
         """
-        policy = self._policy if retry is _UNSET else retry
-        timeout_ = self._timeout if timeout is _UNSET else Timeout.of(timeout)
+        policy = self._policy if isinstance(retry, NotGiven) else retry
+        timeout_ = self._timeout if isinstance(timeout, NotGiven) else Timeout.of(timeout)
         return self._derive(resolve_policy(policy, max_retries), self._inner_middlewares, timeout_)
 
     def _with_inner_middleware(self, middleware: Middleware) -> AsyncAmas:
@@ -156,15 +188,7 @@ class AsyncAmas:
         self, policy: RetryPolicy, inner: tuple[Middleware, ...], timeout: Timeout | None
     ) -> AsyncAmas:
         clone = object.__new__(AsyncAmas)
-        clone._setup(
-            self._config,
-            self._pool,
-            policy,
-            self._user_middlewares,
-            inner,
-            timeout,
-            owns_pool=False,
-        )
+        clone._setup(self._config, self._pool, policy, self._user_middlewares, inner, timeout)
         return clone
 
     def __repr__(self) -> str:
@@ -187,6 +211,11 @@ class AsyncAmas:
         return self._timeout or self._config.timeout
 
     @property
+    def transport(self) -> AsyncTransport:
+        """The transport that sends this client's requests."""
+        return self._pool.transport
+
+    @property
     def is_closed(self) -> bool:
         """True once :meth:`aclose` has run (on this client or the one it derives from)."""
         return self._closed or self._pool.closed
@@ -204,7 +233,6 @@ class AsyncAmas:
             raise AmasError("this client is closed; create a new AsyncAmas")
         loop = asyncio.get_running_loop()
         if pool.loop is None:
-            pool.transport.open()
             pool.loop = loop
         elif loop is not pool.loop:
             raise AmasError(
@@ -228,14 +256,14 @@ class AsyncAmas:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool. Idempotent; the client cannot be used afterwards.
+        """Close the transport and its connections. Idempotent; the client cannot be reused.
 
         On a client made by :meth:`with_options` this only retires that client; the pool
         belongs to the client it was derived from.
         """
         self._closed = True
         self._handler = None
-        if self._owns_pool:
+        if self._owns_pool and not self._pool.closed:
             self._pool.closed = True
             await self._pool.transport.aclose()
 
@@ -247,7 +275,7 @@ class AsyncAmas:
         path: str,
         *,
         content: bytes | None = None,
-        params: Mapping[str, str] | None = None,
+        params: Params | None = None,
         multipart: MultipartBody | None = None,
         idempotent: bool = True,
         idempotency_key: str | None = None,
@@ -274,21 +302,24 @@ class AsyncAmas:
             params=params,
             content=content,
             multipart=multipart,
-            timeout=self._timeout,
+            timeout=self._timeout or self._config.timeout,
             idempotent=idempotent,
         )
         response = await handler(request)
+        if response.status in REDIRECT_STATUSES:
+            response = await follow_redirects(handler, request, response, self._config.origin)
         if not 200 <= response.status < 300:
-            error = make_status_error(
-                response.status,
+            status = response.status
+            raise make_status_error(
+                status,
                 response.headers,
                 response.content,
                 method=method,
                 url=response.url,
                 reason=response.reason,
+                retry_after=parse_retry_after(response.headers) if status == 429 else None,
+                attempts=response.attempts,
             )
-            error.attempts = response.attempts
-            raise error
         try:
             data = decode_json(response.content)
         except ValueError:
@@ -304,8 +335,9 @@ class AsyncAmas:
         try:
             result = parse(data)
         except ResponseValidationError as exc:
-            exc.status_code, exc.method, exc.url = response.status, method, response.url
-            raise
+            raise exc.at(status_code=response.status, method=method, url=response.url) from (
+                exc.__cause__
+            )
         if response.attempts != 1 and hasattr(result, "attempts"):
             result = attrs.evolve(result, attempts=response.attempts)  # type: ignore[misc]
         return result

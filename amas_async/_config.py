@@ -6,6 +6,7 @@ reading the environment and a misconfiguration fails at construction, not on the
 
 from __future__ import annotations
 
+import enum
 import math
 import os
 from collections.abc import Mapping
@@ -20,6 +21,19 @@ DEFAULT_BASE_URL = "https://api-be.atthene.com/api/v1"
 API_KEY_ENV = "AMAS_API_KEY"
 BASE_URL_ENV = "AMAS_BASE_URL"
 USER_AGENT = f"amas-async/{__version__}"
+
+
+class NotGiven(enum.Enum):
+    """The type of :data:`NOT_GIVEN`: an argument left out, where None means "none"."""
+
+    NOT_GIVEN = "NOT_GIVEN"
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+#: Default of arguments whose None is meaningful (``with_options(timeout=None)``: no limit).
+NOT_GIVEN = NotGiven.NOT_GIVEN
 
 
 def _check_seconds(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -8,8 +8,8 @@ second) and, when the server sent ``Retry-After``, pauses every caller for that 
 success raises the limit by ``1 / limit`` (additive increase, about +1 per round of requests)
 back up to the maximum.
 
-Its clock and sleep default to the retry layer's, so ``testing.instant_retries()`` makes
-throttles instant too.
+Its clock and sleep default to the retry layer's (``_clock``), so
+``testing.instant_retries()`` makes throttles instant too.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import collections
 import math
 from collections.abc import Awaitable, Callable
 
-from ._retry import clock as retry_clock
-from ._transport import Handler, Request, Response
-from .errors import InvalidRequestError, parse_retry_after
+from ._checks import check_int, check_number
+from ._clock import clock as retry_clock
+from ._http import Handler, Request, Response
+from ._retry import parse_retry_after
 
 __all__ = ["Throttle"]
 
@@ -53,27 +54,12 @@ class Throttle:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
-        if requests_per_second is not None and (
-            isinstance(requests_per_second, bool)
-            or not isinstance(requests_per_second, (int, float))
-            or not math.isfinite(requests_per_second)
-            or requests_per_second <= 0
-        ):
-            raise InvalidRequestError(
-                f"requests_per_second must be a positive number, got {requests_per_second!r}"
-            )
-        if max_concurrency is not None and (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
-        ):
-            raise InvalidRequestError(
-                f"max_concurrency must be an int >= 1, got {max_concurrency!r}"
-            )
-        if burst is not None and (
-            isinstance(burst, bool) or not isinstance(burst, int) or burst < 1
-        ):
-            raise InvalidRequestError(f"burst must be an int >= 1, got {burst!r}")
+        if requests_per_second is not None:
+            check_number(requests_per_second, "requests_per_second")
+        if max_concurrency is not None:
+            check_int(max_concurrency, "max_concurrency")
+        if burst is not None:
+            check_int(burst, "burst")
         self.requests_per_second = requests_per_second
         self.burst = burst or (max(1, math.ceil(requests_per_second)) if requests_per_second else 1)
         self.max_concurrency = max_concurrency

@@ -29,16 +29,11 @@ messages are built only from the method, the URL (which never carries the key) a
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
 import re
-import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .models import Execution
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 __all__ = [
     "APIConnectionError",
@@ -60,6 +55,90 @@ __all__ = [
     "ResponseValidationError",
     "UnprocessableEntityError",
 ]
+
+
+class ExecutionLike(Protocol):
+    """The read-only surface of :class:`~amas_async.Execution`, which :class:`ExecutionError` holds.
+
+    Declared here so that this module, the bottom of the package, imports no model; a test
+    keeps it in step with ``Execution`` (every public attribute, the same types).
+    """
+
+    @property
+    def session_id(self) -> str | None:
+        """The session the run belongs to."""
+        ...
+
+    @property
+    def status(self) -> str | None:
+        """The run's final status."""
+        ...
+
+    @property
+    def messages(self) -> Sequence[Any]:
+        """The messages the run produced (``amas_async.Message``)."""
+        ...
+
+    @property
+    def usage(self) -> Any:
+        """Token usage (``amas_async.Usage``), or None."""
+        ...
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """The execution's metadata (``error`` details among them)."""
+        ...
+
+    @property
+    def execution_id(self) -> str | None:
+        """The execution's id."""
+        ...
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The correlation id sent with the request, if any."""
+        ...
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When the run started."""
+        ...
+
+    @property
+    def completed_at(self) -> datetime | None:
+        """When the run ended."""
+        ...
+
+    @property
+    def execution_time(self) -> float | None:
+        """Seconds the run took, as the server reports it."""
+        ...
+
+    @property
+    def tool_calls(self) -> Sequence[Any]:
+        """Tool calls the run made."""
+        ...
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        """The answer's body as received."""
+        ...
+
+    @property
+    def attempts(self) -> int:
+        """How many attempts the call took."""
+        ...
+
+    @property
+    def text(self) -> str:
+        """The reply text, if any."""
+        ...
+
+    @property
+    def ok(self) -> bool:
+        """False for a run that ended ``error`` or ``timeout``."""
+        ...
+
 
 #: The response headers that may carry a request id, most specific first.
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id")
@@ -120,12 +199,13 @@ class APIConnectionError(AmasError):
         method: str | None = None,
         url: str | None = None,
         request_sent: bool = True,
+        attempts: int = 1,
     ) -> None:
         self.message = message
         self.method = method
         self.url = url
         self.request_sent = request_sent
-        self.attempts = 1
+        self.attempts = attempts
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -143,8 +223,11 @@ class APITimeoutError(APIConnectionError):
         method: str | None = None,
         url: str | None = None,
         request_sent: bool = True,
+        attempts: int = 1,
     ) -> None:
-        super().__init__(message, method=method, url=url, request_sent=request_sent)
+        super().__init__(
+            message, method=method, url=url, request_sent=request_sent, attempts=attempts
+        )
 
 
 class APIStatusError(AmasError):
@@ -168,6 +251,7 @@ class APIStatusError(AmasError):
         request_id: str | None = None,
         method: str | None = None,
         url: str | None = None,
+        attempts: int = 1,
     ) -> None:
         self.status_code = status_code
         self.message = message
@@ -177,7 +261,7 @@ class APIStatusError(AmasError):
         self.request_id = request_id
         self.method = method
         self.url = url
-        self.attempts = 1
+        self.attempts = attempts
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -255,6 +339,12 @@ class ResponseValidationError(AmasError):
         status = f"{self.status_code} " if self.status_code else ""
         return f"{status}{self.message}{where}"
 
+    def at(self, *, status_code: int, method: str, url: str) -> ResponseValidationError:
+        """The same error, placed: a new one carrying the answer's status, method and URL."""
+        return type(self)(
+            self.message, status_code=status_code, body=self.body, method=method, url=url
+        )
+
 
 class ExecutionError(AmasError):
     """An execution the server accepted (2xx) whose run ended ``error`` or ``timeout``.
@@ -262,7 +352,10 @@ class ExecutionError(AmasError):
     ``execution`` is the parsed :class:`~amas_async.Execution`, with whatever the run produced.
     """
 
-    def __init__(self, execution: Execution) -> None:
+    execution: ExecutionLike
+    """The parsed :class:`~amas_async.Execution`."""
+
+    def __init__(self, execution: ExecutionLike) -> None:
         self.execution = execution
         detail = ""
         error = execution.metadata.get("error") if execution.metadata else None
@@ -295,37 +388,6 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status >= 500:
         return InternalServerError
     return APIStatusError
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date).
-
-    Returns None when neither header is present or parseable; never a negative number.
-    """
-    ms = headers.get("retry-after-ms") or headers.get("Retry-After-Ms")
-    if ms:
-        try:
-            value = float(ms) / 1000.0
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value):
-            return max(0.0, value)
-    raw = headers.get("retry-after") or headers.get("Retry-After")
-    if not raw:
-        return None
-    raw = raw.strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
 
 
 _TAG = re.compile(r"<[^>]+>")
@@ -393,8 +455,14 @@ def make_status_error(
     method: str | None = None,
     url: str | None = None,
     reason: str | None = None,
+    retry_after: float | None = None,
+    attempts: int = 1,
 ) -> APIStatusError:
-    """Build the typed error for a non-2xx answer. Never raises on a malformed body."""
+    """Build the typed error for a non-2xx answer. Never raises on a malformed body.
+
+    ``retry_after`` (seconds, read from the answer's headers by the caller) goes on a
+    :class:`RateLimitError`; ``attempts`` says how many attempts the call took.
+    """
     body = decode_error_body(content)
     message, error_type = _describe_body(body)
     if not message:
@@ -409,7 +477,8 @@ def make_status_error(
         "request_id": request_id,
         "method": method,
         "url": url,
+        "attempts": attempts,
     }
     if cls is RateLimitError:
-        return RateLimitError(message, retry_after=parse_retry_after(headers), **kwargs)
+        return RateLimitError(message, retry_after=retry_after, **kwargs)
     return cls(message, **kwargs)

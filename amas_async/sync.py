@@ -38,12 +38,12 @@ import anyio
 import anyio.to_thread
 from anyio.from_thread import BlockingPortal
 
-from ._client import _UNSET, AsyncAmas
-from ._config import Limits, Timeout, TimeoutTypes
+from ._client import AsyncAmas
+from ._config import NOT_GIVEN, Limits, NotGiven, Timeout, TimeoutTypes
+from ._http import AsyncTransport, Middleware
 from ._multipart import FileTypes
 from ._retry import RetryPolicy
 from ._throttle import Throttle
-from ._transport import Middleware
 from .batch import BatchResult, Requests
 from .errors import AmasError
 from .models import Execution, ImageUpload, Message, MessagePage, SessionStatus
@@ -276,6 +276,7 @@ class Amas:
         default_headers: Mapping[str, str] | None = None,
         middlewares: Sequence[Middleware] = (),
         throttle: Throttle | None = None,
+        transport: AsyncTransport | None = None,
     ) -> None:
         root = AsyncAmas(
             api_key=api_key,
@@ -287,6 +288,7 @@ class Amas:
             default_headers=default_headers,
             middlewares=middlewares,
             throttle=throttle,
+            transport=transport,
         )
         runner = _Runner(root)
         self._setup(root, runner, None)
@@ -306,9 +308,9 @@ class Amas:
     def with_options(
         self,
         *,
-        retry: RetryPolicy | None = _UNSET,
+        retry: RetryPolicy | NotGiven | None = NOT_GIVEN,
         max_retries: int | None = None,
-        timeout: TimeoutTypes = _UNSET,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
     ) -> Amas:
         """A client with other retry or timeout settings, sharing this one's loop and pool.
 
@@ -339,6 +341,11 @@ class Amas:
     def timeout(self) -> Timeout:
         """The time limits of each attempt."""
         return self._async.timeout
+
+    @property
+    def transport(self) -> AsyncTransport:
+        """The transport that sends this client's requests (on the client's loop thread)."""
+        return self._async.transport
 
     @property
     def is_closed(self) -> bool:

@@ -352,29 +352,30 @@ async def _per_call_us(fn: Callable[[], Any], n: int = 20000) -> float:
 
 
 async def layers() -> dict[str, float]:
-    from amas_async import _serde
-    from amas_async._transport import Request, Response
     from amas_async.resources import runtime
 
-    canned_request = Request("POST", "http://127.0.0.1/")
-    canned = Response(
-        status=200, headers={}, content=EXECUTE_BYTES, request=canned_request, url="http://x/"
-    )
+    canned_request = amas.Request("POST", "http://127.0.0.1/")
+    canned = amas.Response(200, content=EXECUTE_BYTES, request=canned_request, url="http://x/")
 
-    async def fake_handle(request: Any) -> Any:
-        return canned
+    class CannedTransport:
+        """Answers every request with the same execute answer: the SDK's cost alone."""
+
+        async def handle(self, request: amas.Request) -> amas.Response:
+            return canned
+
+        async def aclose(self) -> None:
+            pass
 
     base = "http://127.0.0.1:9/api/v1"
-    client = amas.AsyncAmas(api_key=API_KEY, base_url=base)
-    client0 = amas.AsyncAmas(api_key=API_KEY, base_url=base, max_retries=0)
-    for c in (client, client0):
-        c._pool.transport.handle = fake_handle  # type: ignore[method-assign]
-        c._open()
+    client = amas.AsyncAmas(api_key=API_KEY, base_url=base, transport=CannedTransport())
+    client0 = amas.AsyncAmas(
+        api_key=API_KEY, base_url=base, max_retries=0, transport=CannedTransport()
+    )
     body = b'{"content":"Hello"}'
     path = f"/runtime/{SESSION_ID}/execute/"
     data = orjson.loads(EXECUTE_BYTES)
-    fast = make_fast_parse(_serde.parse_execution)
-    assert fast(data) == _serde.parse_execution(data), "the fast parse differs"
+    fast = make_fast_parse(runtime.parse_execution)
+    assert fast(data) == runtime.parse_execution(data), "the fast parse differs"
 
     async def a() -> Any:
         return await client.runtime.execute(SESSION_ID, "Hello")
@@ -388,7 +389,7 @@ async def layers() -> dict[str, float]:
         )
 
     async def d() -> Any:
-        return _serde.parse_execution(orjson.loads(EXECUTE_BYTES))
+        return runtime.parse_execution(orjson.loads(EXECUTE_BYTES))
 
     async def e() -> Any:
         return fast(orjson.loads(EXECUTE_BYTES))
@@ -397,7 +398,7 @@ async def layers() -> dict[str, float]:
         return runtime.path_segment(SESSION_ID, "session_id")
 
     async def g() -> Any:
-        return _serde.execute_body("Hello", None, None)
+        return runtime.execute_body("Hello", None, None)
 
     try:
         return {
@@ -825,7 +826,7 @@ def _import_once(code: str) -> float:
 
 def imports(repetitions: int = 11) -> dict[str, Any]:
     """Import time as is, with ``amas_async.sync`` never imported (a lazy ``Amas``), and the
-    cost of registering the cattrs hooks that ``_serde`` builds at import."""
+    cost of the first config structured (when the converter generates its config hooks)."""
     plain = _LAZY_SYNC.format(extra="")
     lazy = _LAZY_SYNC.format(extra="sys.modules['amas_async.sync'] = m\n")
     deps = (
@@ -845,11 +846,11 @@ def imports(repetitions: int = 11) -> dict[str, Any]:
         [
             sys.executable,
             "-c",
-            "import time, amas_async._serde as s\n"
-            "from amas_async.models import Edge, AgentConfig, SessionConfig\n"
+            "import time\n"
+            "from amas_async.models import SessionConfig\n"
             "t = time.perf_counter()\n"
-            "s._config_hooks(Edge, {'source': 'from', 'target': 'to'})\n"
-            "s._config_hooks(AgentConfig, {})\ns._config_hooks(SessionConfig, {})\n"
+            "SessionConfig.from_dict({'name': 'n', 'agents': [{'name': 'a'}],"
+            " 'edges': [{'from': '__start__', 'to': 'a'}]})\n"
             "print(repr(time.perf_counter() - t))\n",
         ],
         capture_output=True,

@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from .. import batch
-from .._serde import execute_body, parse_execution, parse_message_page, parse_status
+from .. import _serde, batch
+from .._checks import check_int
 from .._throttle import Throttle
 from .._validation import path_segment
 from ..batch import BatchResult, Requests
-from ..errors import ExecutionError, InvalidRequestError, ResponseValidationError
-from ..models import ContentPart, Execution, Message, MessagePage, SessionStatus
+from ..errors import (
+    ExecutionError,
+    InvalidContentError,
+    InvalidRequestError,
+    ResponseValidationError,
+)
+from ..models import (
+    ContentPart,
+    Execution,
+    FilePart,
+    ImagePart,
+    ImageUpload,
+    Message,
+    MessagePage,
+    SessionStatus,
+    TextPart,
+)
 from ._base import AsyncResource
 
 Content = str | ContentPart | Sequence[ContentPart]
 
 
 def _check_page(limit: object, offset: object) -> tuple[int, int]:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidRequestError(f"limit must be a positive int, got {limit!r}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidRequestError(f"offset must be an int >= 0, got {offset!r}")
-    return limit, offset
+    return check_int(limit, "limit", minimum=1), check_int(offset, "offset", minimum=0)
 
 
 def _key(idempotency_key: object) -> str | None:
@@ -58,14 +70,13 @@ class AsyncRuntime(AsyncResource):
         One failure never stops the others. ``on_result`` sees each result as it completes.
         """
         return await batch.execute_many(
-            self._client,
+            self._batch_send(rate_limit, concurrency),
             requests,
             concurrency=concurrency,
-            rate_limit=rate_limit,
             on_result=on_result,
         )
 
-    def iter_execute_many(
+    async def iter_execute_many(
         self,
         requests: Requests,
         *,
@@ -76,8 +87,26 @@ class AsyncRuntime(AsyncResource):
 
         Close it early with ``contextlib.aclosing`` to cancel what is in flight.
         """
-        return batch.iter_execute_many(
-            self._client, requests, concurrency=concurrency, rate_limit=rate_limit
+        stream = batch.iter_execute_many(
+            self._batch_send(rate_limit, concurrency), requests, concurrency=concurrency
+        )
+        async with contextlib.aclosing(stream):
+            async for result in stream:
+                yield result
+
+    def _batch_send(self, rate_limit: float | Throttle | None, concurrency: int) -> batch.Send:
+        """How a batch sends a request: ``execute`` through the batch's throttle.
+
+        The throttle sits under the retry layer, so every attempt passes it.
+        """
+        throttled = self._client._with_inner_middleware(batch.throttle_for(rate_limit, concurrency))
+        runtime = AsyncRuntime(throttled)
+        return lambda request: runtime.execute(
+            request.session_id,
+            request.content,
+            inputs=request.inputs,
+            correlation_id=request.correlation_id,
+            idempotency_key=request.idempotency_key,
         )
 
     async def execute(
@@ -150,3 +179,189 @@ class AsyncRuntime(AsyncResource):
         """A session's runtime status: active, processing, idle or error."""
         path = f"/runtime/{path_segment(session_id, 'session_id')}/status/"
         return await self._client._request("GET", path, parse=parse_status)
+
+
+# ---- the wire: the execute body sent, the answers read ------------------------------------------
+
+_CONTENT_HELP = (
+    "content must be a str, or a list of TextPart / ImagePart / FilePart / ImageUpload "
+    "or mappings in the wire shape"
+)
+_NEEDED_KEY = {"text": "text", "image_url": "image_url", "file": "file_url"}
+
+
+def _part_to_wire(part: object, index: int) -> object:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, (ImagePart, ImageUpload)):
+        return {"type": "image_url", "image_url": {"url": part.url}}
+    if isinstance(part, FilePart):
+        return {"type": "file", "file_url": part.url}
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    if isinstance(part, Mapping):
+        kind = part.get("type")
+        if not isinstance(kind, str) or not kind:
+            raise InvalidRequestError(
+                f"content[{index}] has no 'type' (one of text, image_url, file)"
+            )
+        needed = _NEEDED_KEY.get(kind)
+        if needed is not None and needed not in part:
+            raise InvalidRequestError(f"content[{index}] of type {kind!r} needs {needed!r}")
+        return part
+    raise InvalidContentError(f"{_CONTENT_HELP}; content[{index}] is a {type(part).__name__}")
+
+
+def content_to_wire(content: object) -> object:
+    """The wire form of execute's ``content``: a string, or a list of part objects."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (TextPart, ImagePart, FilePart, ImageUpload, Mapping)):
+        return [_part_to_wire(content, 0)]
+    if isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray)):
+        if not content:
+            raise InvalidRequestError("content is an empty list; give at least one part")
+        return [_part_to_wire(part, i) for i, part in enumerate(content)]
+    raise InvalidContentError(f"{_CONTENT_HELP}, not {type(content).__name__}")
+
+
+def execute_body(content: object, inputs: object, correlation_id: object) -> bytes:
+    """The JSON body of ``POST /runtime/{id}/execute/``; only the fields given are sent."""
+    body: dict[str, object] = {"content": content_to_wire(content)}
+    if inputs is not None:
+        if not isinstance(inputs, Mapping):
+            raise InvalidContentError(f"inputs must be a mapping, not {type(inputs).__name__}")
+        bad = [k for k in inputs if not isinstance(k, str)]
+        if bad:
+            raise InvalidRequestError(f"inputs keys must be variable names (str), got {bad[0]!r}")
+        body["inputs"] = dict(inputs)
+    if correlation_id is not None:
+        if not isinstance(correlation_id, str):
+            raise InvalidContentError("correlation_id must be a str")
+        body["correlation_id"] = correlation_id
+    try:
+        return _serde.dumps(body)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(f"content or inputs cannot be encoded as JSON: {exc}") from exc
+
+
+# Each answer is mapped onto its model's field names (the shape mapping below), then read by
+# the converter; a value that does not fit raises ResponseValidationError naming the field.
+_serde.register_complete(Message)
+_read_execution = _serde.reader(Execution, "execute", omit=("attempts",))
+_read_page = _serde.reader(MessagePage, "messages")
+_read_status = _serde.reader(SessionStatus, "status")
+_STATUS_FIELDS = ("session_id", "status", "message_count", "last_activity", "created_at", "health")
+
+
+def _messages(items: object, what: str, body: object) -> list[dict[str, object]]:
+    """The messages of an answer mapped onto :class:`Message`'s fields."""
+    if items is None:
+        return []
+    if isinstance(items, list):
+        try:
+            return [
+                {
+                    "id": m.get("id"),
+                    "role": m.get("role"),
+                    "content": m.get("content"),
+                    "created_at": m.get("created_at", m.get("timestamp")),
+                    "raw": m,
+                }
+                for m in items
+            ]
+        except AttributeError:
+            pass  # an item that is not an object
+    raise _serde.invalid_answer(what, body, "'messages' must be a list of objects")
+
+
+def parse_execution(body: Any) -> Execution:
+    """An :class:`Execution` from any of the three documented execute answers.
+
+    The current ``agent.session`` shape (A) and the ``execution_result`` shape (B) differ in
+    where the session id sits; usage and ids may sit in ``metadata``; the legacy shape (C)
+    carries one reply in ``response``.
+    """
+    if type(body) is not dict and not isinstance(body, Mapping):
+        raise _serde.invalid_answer("execute", body)
+    get = body.get
+    response = get("response")
+    if response is not None and "messages" not in body and isinstance(response, Mapping):
+        return _read_execution(_legacy_execution(body, response), body)
+    metadata = get("metadata")
+    if metadata is None:
+        metadata = {}
+    elif type(metadata) is not dict and not isinstance(metadata, Mapping):
+        raise _serde.invalid_answer("execute", body, "'metadata' must be an object")
+    session_id = get("session_id")
+    if session_id is None and get("object", "agent.session") == "agent.session":
+        session_id = get("id")
+    status = get("status")
+    if status is None and get("success") is False:
+        status = "error"
+    usage = metadata.get("usage", get("usage"))
+    fields = {
+        "session_id": session_id,
+        "status": status,
+        "messages": _messages(get("messages"), "execute", body),
+        "usage": usage if type(usage) is dict or isinstance(usage, Mapping) else None,
+        "metadata": metadata,
+        "execution_id": metadata.get("execution_id", get("execution_id")),
+        "correlation_id": metadata.get("correlation_id", get("correlation_id")),
+        "created_at": get("created_at"),
+        "completed_at": get("completed_at"),
+        "execution_time": get("execution_time"),
+        "tool_calls": get("tool_calls") or (),
+        "raw": body,
+    }
+    return _read_execution(fields, body)
+
+
+def _legacy_execution(body: Mapping[str, Any], response: Mapping[str, Any]) -> dict[str, object]:
+    """The legacy ``{success, message_id, response}`` shape (C) on :class:`Execution`'s fields."""
+    return {
+        "session_id": None,
+        "status": "completed" if body.get("success", True) else "error",
+        "messages": [
+            {
+                "id": body.get("message_id"),
+                "role": "assistant",
+                "content": response.get("content"),
+                "created_at": None,
+                "raw": response,
+            }
+        ],
+        "usage": None,
+        "metadata": {},
+        "execution_id": body.get("message_id"),
+        "correlation_id": body.get("correlation_id"),
+        "created_at": None,
+        "completed_at": None,
+        "execution_time": None,
+        "tool_calls": response.get("tool_calls") or (),
+        "raw": body,
+    }
+
+
+def parse_message_page(body: Any, *, limit: int, offset: int) -> MessagePage:
+    """A :class:`MessagePage` from ``GET /runtime/{id}/messages/``."""
+    if not isinstance(body, Mapping):
+        raise _serde.invalid_answer("messages", body)
+    fields = {
+        "messages": _messages(body.get("messages"), "messages", body),
+        "total": body.get("total"),
+        "has_more": body.get("has_more", False),
+        "limit": limit,
+        "offset": offset,
+        "raw": body,
+    }
+    return _read_page(fields, body)
+
+
+def parse_status(body: Any) -> SessionStatus:
+    """A :class:`SessionStatus` from ``GET /runtime/{id}/status/``."""
+    if not isinstance(body, Mapping):
+        raise _serde.invalid_answer("status", body)
+    fields = {name: body.get(name) for name in _STATUS_FIELDS}
+    fields["raw"] = body
+    return _read_status(fields, body)

@@ -1,7 +1,8 @@
-"""Testing helpers: the local AMAS emulator (a real HTTP server) and the pytest plugin.
+"""Testing helpers: the local AMAS emulator (a real HTTP server), a mock transport, the plugin.
 
 ``Emulator`` speaks the documented AMAS REST API on 127.0.0.1 with deterministic agents, fault
 injection and counters, for the SDK's own tests, for users' tests, and for demos.
+``MockTransport(handler)`` answers a client's requests from a function, with no network.
 ``instant_retries()`` makes retry backoff sleeps instant (with a fake clock) within a block.
 """
 
@@ -22,10 +23,13 @@ if TYPE_CHECKING:
     )
     from ._retries import RetryClock, instant_retries
 
+from ._mock import MockTransport
+
 __all__ = [
     "DEFAULT_API_KEY",
     "MAX_UPLOAD_BYTES",
     "Emulator",
+    "MockTransport",
     "RecordedRequest",
     "RegisteredAgent",
     "RetryClock",
@@ -44,7 +48,7 @@ def __getattr__(name: str) -> Any:
         from . import _retries
 
         return getattr(_retries, name)
-    if name in __all__:
+    if name in __all__ and name != "MockTransport":
         from . import _emulator
 
         return getattr(_emulator, name)

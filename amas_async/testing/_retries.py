@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 
-from .._retry import clock
+from .._clock import clock
 
 __all__ = ["RetryClock", "instant_retries"]
 

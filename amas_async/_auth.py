@@ -1,0 +1,56 @@
+"""Request headers: the client's default headers, and the API key for the base URL's origin only.
+
+This middleware is the innermost layer, just above the transport, so no other layer (user
+middlewares, logging, retries) ever sees the key: not on the request, and not on the answer's
+``request`` either, which it puts back as it was. A request to any other origin (a redirect
+target, a ``next`` link) never carries it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ._http import Handler, Request, Response, origin_of
+
+__all__ = ["AuthMiddleware"]
+
+_KEY_HEADER = "x-api-key"
+
+
+class AuthMiddleware:
+    """Adds ``default_headers`` to every request and ``x-api-key`` to those for ``origin``.
+
+    A request's own headers win over the defaults; an ``x-api-key`` header of a request to
+    another origin is removed.
+    """
+
+    __slots__ = ("_home", "_key_headers", "_origin", "_origin_prefix", "_plain_headers")
+
+    def __init__(self, api_key: str, origin: str, default_headers: Mapping[str, str]) -> None:
+        self._origin = origin
+        self._origin_prefix = origin + "/"
+        self._home = origin_of(origin)
+        self._plain_headers = dict(default_headers)
+        self._key_headers = {**default_headers, _KEY_HEADER: api_key}
+
+    def __repr__(self) -> str:
+        return f"AuthMiddleware(origin={self._origin!r})"
+
+    def for_origin(self, url: str) -> bool:
+        """True when ``url`` is on the base URL's origin (the only one that gets the key)."""
+        if url.startswith(self._origin_prefix) or url == self._origin:
+            return True  # the common case, without parsing
+        return origin_of(url) == self._home
+
+    async def __call__(self, request: Request, handler: Handler) -> Response:
+        same_origin = self.for_origin(request.url)
+        base = self._key_headers if same_origin else self._plain_headers
+        extra = request.headers
+        headers = {**base, **extra} if extra else dict(base)
+        if not same_origin and extra:
+            for name in [n for n in headers if n.lower() == _KEY_HEADER]:
+                del headers[name]
+        response = await handler(request.replace(headers=headers))
+        if response.request is not request:
+            response = response.replace(request=request)  # the answer's request without the key
+        return response

@@ -1,0 +1,163 @@
+"""The aiohttp transport: one attempt, read whole, release, failures mapped to our errors.
+
+This is the only module of the client that imports aiohttp. It knows nothing of API keys,
+redirects, retries or logging: the layers above do those. No aiohttp type crosses it: answers
+come back as :class:`~amas_async.Response` with our own :class:`Headers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from typing import Any, BinaryIO
+
+import aiohttp
+
+from .._config import Limits, Timeout
+from .._http import Headers, Request, Response
+from .._multipart import MultipartBody
+from ..errors import AmasError, APIConnectionError, APITimeoutError, InvalidRequestError
+
+__all__ = ["AiohttpTransport"]
+
+_CONNECT_TIMEOUTS: tuple[type[BaseException], ...] = tuple(
+    cls for cls in (getattr(aiohttp, "ConnectionTimeoutError", None),) if cls is not None
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    # Cached: a conversation sends the same Timeout on every call.
+    return aiohttp.ClientTimeout(
+        total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
+    )
+
+
+class AiohttpTransport:
+    """The default transport: one ``aiohttp.ClientSession``, created in the loop that uses it.
+
+    ``limits`` sizes the connection pool; ``timeout`` applies to requests that carry none.
+    Redirects are never followed here (the client follows same-origin ones itself), cookies
+    are not kept, and every aiohttp or asyncio failure becomes an
+    :class:`~amas_async.APIConnectionError` or :class:`~amas_async.APITimeoutError` saying
+    whether the request may have reached the server.
+    """
+
+    def __init__(self, *, limits: Limits | None = None, timeout: Timeout | None = None) -> None:
+        self._limits = limits or Limits()
+        self._timeout = timeout or Timeout()
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open" if self._session else "new"
+        return f"AiohttpTransport({state})"
+
+    @property
+    def is_open(self) -> bool:
+        """True once the aiohttp session exists (after the first request) and until closed."""
+        return self._session is not None and not self._session.closed
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise AmasError("this transport is closed")
+        limits = self._limits
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections,
+            limit_per_host=limits.max_per_host,
+            keepalive_timeout=limits.keepalive_timeout,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=_client_timeout(self._timeout),
+            auto_decompress=True,
+            raise_for_status=False,
+            # Cookies are not part of the API; a shared jar would leak state between users.
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the aiohttp session and its connections (idempotent)."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    async def handle(self, request: Request) -> Response:
+        """Send one attempt of ``request`` and return its complete answer."""
+        session = self._session or self._open()
+        method, url = request.method, request.url
+        timeout = _client_timeout(request.timeout) if request.timeout is not None else None
+        started = time.monotonic()
+        files: list[BinaryIO] = []
+        try:
+            data: Any = request.content
+            if request.multipart is not None:
+                data = await _form(request.multipart, files)
+            async with session.request(
+                method,
+                url,
+                params=request.params,
+                data=data,
+                headers=request.headers,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as resp:
+                body = await resp.read()
+                status, raw_headers, reason = resp.status, resp.raw_headers, resp.reason
+        except AmasError:
+            raise
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise APITimeoutError(
+                f"request timed out ({type(exc).__name__})",
+                method=method,
+                url=url,
+                request_sent=not isinstance(exc, _CONNECT_TIMEOUTS),
+                attempts=request.attempt,
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise APIConnectionError(
+                f"could not connect: {exc.os_error or exc}",
+                method=method,
+                url=url,
+                request_sent=False,
+                attempts=request.attempt,
+            ) from exc
+        except aiohttp.InvalidURL as exc:
+            raise InvalidRequestError(f"invalid URL: {url}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            message = (
+                "the client was closed while this request was in flight"
+                if session.closed
+                else f"connection failed: {type(exc).__name__}: {exc}".rstrip(": ")
+            )
+            raise APIConnectionError(
+                message, method=method, url=url, request_sent=True, attempts=request.attempt
+            ) from exc
+        finally:
+            for handle in files:
+                handle.close()
+        return Response(
+            status,
+            headers=Headers.from_raw(raw_headers),
+            content=body,
+            request=request,
+            url=url,
+            reason=reason,
+            elapsed=time.monotonic() - started,
+            attempts=request.attempt,
+        )
+
+
+async def _form(body: MultipartBody, opened: list[BinaryIO]) -> aiohttp.FormData:
+    """A fresh aiohttp form for one attempt; files are opened here and closed by the caller."""
+    form = aiohttp.FormData()
+    for name, value in body.fields:
+        form.add_field(name, value)
+    for part in body.files:
+        handle = await asyncio.to_thread(part.source.open)
+        opened.append(handle)
+        form.add_field(part.name, handle, filename=part.filename, content_type=part.media_type)
+    return form
