@@ -1,4 +1,11 @@
-"""Shared fixtures for the unit tests (aioresponses-based; no network)."""
+"""Shared fixtures.
+
+The emulator: async tests take the package's own pytest-plugin fixtures (``amas_emulator``,
+``amas_client``, ``amas_retry_clock``: what our users get); synchronous tests (the sync client,
+the CLI) take ``threaded_emulator``, the same emulator served from a background thread. Unit
+tests with canned answers use ``amas_async.testing.MockTransport``; the aiohttp transport's own
+tests use aioresponses (``mock_api``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import pytest
 from aioresponses import aioresponses
 
 import amas_async as amas
+from amas_async.testing import Emulator
 
 
 @pytest.fixture
@@ -28,8 +36,15 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def threaded_emulator() -> Iterator[Emulator]:
+    """The emulator served from a background thread, for synchronous tests."""
+    with Emulator().run_in_thread() as emulator:
+        yield emulator
+
+
+@pytest.fixture
 async def client(api_key: str, base_url: str) -> AsyncIterator[amas.AsyncAmas]:
-    """An open client, closed after the test."""
+    """An open client on the aiohttp transport (to be used with ``mock_api``)."""
     async with amas.AsyncAmas(api_key=api_key, base_url=base_url) as opened:
         yield opened
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import amas_async as amas
-from amas_async.demo import tiny_png
+from amas_async.cli.demo import tiny_png
 from amas_async.testing import Emulator
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -1,25 +1,25 @@
-"""Errors: the status table, lenient error bodies, Retry-After, bad 2xx answers, transport failures.
+"""Errors: the status table, lenient error bodies, Retry-After, bad 2xx answers.
 
-The client here is built with ``max_retries=0`` so that every mocked answer is seen exactly
-once, whatever the SDK's default retry policy becomes.
+Answers are canned on ``amas_async.testing.MockTransport`` (``tests/mockapi.py``), with the
+network forbidden. The client is built with ``max_retries=0`` so that every canned answer is
+seen exactly once, whatever the SDK's default retry policy becomes. How the aiohttp
+transport maps aiohttp's and asyncio's failures to these errors is tested in
+``tests/test_aiohttp_transport.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
-import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.client_reqrep import ConnectionKey
-from aioresponses import aioresponses
+from mockapi import MockAPI, forbid_network
 
 import amas_async as amas
 from amas_async import errors
+from amas_async._retry import parse_retry_after
 
 BASE = "https://amas.test/api/v1"
 SID = "session_abc123"
@@ -28,8 +28,15 @@ GET_URL = f"{BASE}/sessions/{SID}/"
 
 
 @pytest.fixture
-async def strict_client(base_url: str) -> AsyncIterator[amas.AsyncAmas]:
-    async with amas.AsyncAmas(api_key=KEY, base_url=base_url, max_retries=0) as client:
+def api(monkeypatch: pytest.MonkeyPatch) -> MockAPI:
+    """Canned answers on a MockTransport; the network is forbidden for the test."""
+    forbid_network(monkeypatch)
+    return MockAPI(base_url=BASE, api_key=KEY)
+
+
+@pytest.fixture
+async def strict_client(api: MockAPI) -> AsyncIterator[amas.AsyncAmas]:
+    async with api.client(max_retries=0) as client:
         yield client
 
 
@@ -78,10 +85,10 @@ async def test_status_to_class(
     status: int,
     error_class: type[amas.APIStatusError],
     strict_client: amas.AsyncAmas,
-    mock_api: aioresponses,
+    api: MockAPI,
 ) -> None:
     body = {"error": {"type": "some_error", "message": f"failed with {status}"}}
-    mock_api.get(GET_URL, status=status, payload=body, headers={"X-Request-Id": "req-42"})
+    api.get(GET_URL, status=status, json=body, headers={"X-Request-Id": "req-42"})
 
     with pytest.raises(amas.APIStatusError) as caught:
         await strict_client.sessions.get(SID)
@@ -93,8 +100,10 @@ async def test_status_to_class(
     assert error.message == f"failed with {status}"
     assert error.error_type == "some_error"
     assert error.body == body
+    assert isinstance(error.headers, amas.Headers)
     assert error.headers["x-request-id"] == "req-42"
     assert error.request_id == "req-42"
+    assert (error.method, error.url) == ("GET", GET_URL)
     text = str(error)
     assert str(status) in text
     assert f"failed with {status}" in text
@@ -118,10 +127,8 @@ def test_every_status_error_has_the_documented_attributes() -> None:
         assert error.request_id == "r-1"
 
 
-async def test_request_id_absent_is_none(
-    strict_client: amas.AsyncAmas, mock_api: aioresponses
-) -> None:
-    mock_api.get(GET_URL, status=404, payload={"detail": "Not found."})
+async def test_request_id_absent_is_none(strict_client: amas.AsyncAmas, api: MockAPI) -> None:
+    api.get(GET_URL, status=404, json={"detail": "Not found."})
     with pytest.raises(amas.NotFoundError) as caught:
         await strict_client.sessions.get(SID)
     assert caught.value.request_id is None
@@ -184,6 +191,7 @@ HTML_502 = (
         (503, "", "text/plain", None, None, ""),
         (500, '{"error": {"type": "x", "message"', "application/json", None, None, None),
         (500, "\xff\xfe garbage \x00", "application/octet-stream", None, None, None),
+        (500, b"\xff\xfe\x00 not utf-8 \xc3", "application/octet-stream", None, None, None),
         (429, "null", "application/json", None, None, None),
         (400, "[1, 2]", "application/json", None, None, [1, 2]),
         (
@@ -208,6 +216,7 @@ HTML_502 = (
         "empty",
         "invalid-json",
         "binary",
+        "not-utf-8",
         "json-null",
         "list-of-int",
         "error-code-detail",
@@ -215,15 +224,16 @@ HTML_502 = (
 )
 async def test_error_bodies_never_crash(
     status: int,
-    body: str,
+    body: str | bytes,
     content_type: str,
     message: str | None,
     error_type: str | None,
     parsed: Any,
     strict_client: amas.AsyncAmas,
-    mock_api: aioresponses,
+    api: MockAPI,
 ) -> None:
-    mock_api.get(GET_URL, status=status, body=body, content_type=content_type)
+    data = body if isinstance(body, bytes) else body.encode("utf-8")
+    api.get(GET_URL, status=status, content=data, headers={"Content-Type": content_type})
 
     with pytest.raises(amas.APIStatusError) as caught:
         await strict_client.sessions.get(SID)
@@ -243,28 +253,28 @@ async def test_error_bodies_never_crash(
 
 
 async def test_field_errors_message_names_the_fields(
-    strict_client: amas.AsyncAmas, mock_api: aioresponses
+    strict_client: amas.AsyncAmas, api: MockAPI
 ) -> None:
-    mock_api.get(GET_URL, status=400, payload={"name": ["This field is required."]})
+    api.get(GET_URL, status=400, json={"name": ["This field is required."]})
     with pytest.raises(amas.BadRequestError) as caught:
         await strict_client.sessions.get(SID)
     assert caught.value.message == "name: This field is required."
 
 
 async def test_detail_list_message_keeps_the_detail(
-    strict_client: amas.AsyncAmas, mock_api: aioresponses
+    strict_client: amas.AsyncAmas, api: MockAPI
 ) -> None:
-    mock_api.get(GET_URL, status=422, payload={"detail": [{"msg": "field required"}]})
+    api.get(GET_URL, status=422, json={"detail": [{"msg": "field required"}]})
     with pytest.raises(amas.UnprocessableEntityError) as caught:
         await strict_client.sessions.get(SID)
     assert "field required" in caught.value.message
 
 
 async def test_html_error_message_is_a_short_snippet(
-    strict_client: amas.AsyncAmas, mock_api: aioresponses
+    strict_client: amas.AsyncAmas, api: MockAPI
 ) -> None:
     page = "<html><body><h1>Oops</h1><p>" + "x" * 1000 + "</p></body></html>"
-    mock_api.get(GET_URL, status=500, body=page, content_type="text/html")
+    api.get(GET_URL, status=500, content=page.encode(), headers={"Content-Type": "text/html"})
     with pytest.raises(amas.InternalServerError) as caught:
         await strict_client.sessions.get(SID)
     assert caught.value.message.startswith("Oops")
@@ -272,13 +282,18 @@ async def test_html_error_message_is_a_short_snippet(
     assert len(caught.value.message) <= 201
 
 
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [("Service Unavailable", "Service Unavailable"), (None, "HTTP 503")],
+    ids=["reason", "no-reason"],
+)
 async def test_empty_error_body_uses_the_reason(
-    strict_client: amas.AsyncAmas, mock_api: aioresponses
+    reason: str | None, message: str, strict_client: amas.AsyncAmas, api: MockAPI
 ) -> None:
-    mock_api.get(GET_URL, status=503, body="")
+    api.get(GET_URL, status=503, content=b"", reason=reason)
     with pytest.raises(amas.InternalServerError) as caught:
         await strict_client.sessions.get(SID)
-    assert caught.value.message in ("Service Unavailable", "HTTP 503")
+    assert caught.value.message == message
     assert caught.value.body == ""
 
 
@@ -311,7 +326,7 @@ NOW = 1_700_000_000.0  # a fixed "now" for HTTP dates
     ],
 )
 def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
-    got = errors.parse_retry_after(headers, now=NOW)
+    got = parse_retry_after(headers, now=NOW)
     if expected is None:
         assert got is None
     else:
@@ -321,7 +336,7 @@ def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> N
 def test_parse_retry_after_http_date_in_the_future() -> None:
     date = "Wed, 21 Oct 2015 07:28:00 GMT"
     when = email.utils.parsedate_to_datetime(date).timestamp()
-    assert errors.parse_retry_after({"Retry-After": date}, now=when - 90) == pytest.approx(90.0)
+    assert parse_retry_after({"Retry-After": date}, now=when - 90) == pytest.approx(90.0)
 
 
 @pytest.mark.parametrize(
@@ -337,9 +352,9 @@ async def test_rate_limit_error_retry_after(
     headers: dict[str, str],
     expected: float | None,
     strict_client: amas.AsyncAmas,
-    mock_api: aioresponses,
+    api: MockAPI,
 ) -> None:
-    mock_api.get(GET_URL, status=429, payload={"detail": "Too many requests"}, headers=headers)
+    api.get(GET_URL, status=429, json={"detail": "Too many requests"}, headers=headers)
     with pytest.raises(amas.RateLimitError) as caught:
         await strict_client.sessions.get(SID)
     assert caught.value.retry_after == (pytest.approx(expected) if expected is not None else None)
@@ -377,9 +392,9 @@ CALLS: dict[str, tuple[str, str, Call]] = {
 }
 
 
-def _register(mock: aioresponses, name: str, **kwargs: Any) -> Call:
+def _register(api: MockAPI, name: str, **kwargs: Any) -> Call:
     method, url, call = CALLS[name]
-    mock.add(url, method=method, **kwargs)
+    api.add(method, url, **kwargs)
     return call
 
 
@@ -416,9 +431,11 @@ async def test_2xx_with_a_non_object_body_is_a_validation_error(
     body: str,
     content_type: str,
     strict_client: amas.AsyncAmas,
-    mock_api: aioresponses,
+    api: MockAPI,
 ) -> None:
-    call = _register(mock_api, name, status=200, body=body, content_type=content_type)
+    call = _register(
+        api, name, status=200, content=body.encode(), headers={"Content-Type": content_type}
+    )
     with pytest.raises(amas.ResponseValidationError) as caught:
         await call(strict_client)
     assert_sdk_error(caught.value)
@@ -466,9 +483,9 @@ WRONG_SHAPES: list[tuple[str, str, Any]] = [
     ("name", "payload"), [c[1:] for c in WRONG_SHAPES], ids=[c[0] for c in WRONG_SHAPES]
 )
 async def test_2xx_with_the_wrong_shape_is_a_validation_error(
-    name: str, payload: Any, strict_client: amas.AsyncAmas, mock_api: aioresponses
+    name: str, payload: Any, strict_client: amas.AsyncAmas, api: MockAPI
 ) -> None:
-    call = _register(mock_api, name, status=200, body=json.dumps(payload))
+    call = _register(api, name, status=200, json=payload)
     with pytest.raises(amas.ResponseValidationError) as caught:
         await call(strict_client)
     assert_sdk_error(caught.value)
@@ -476,9 +493,10 @@ async def test_2xx_with_the_wrong_shape_is_a_validation_error(
 
 
 async def test_non_json_2xx_keeps_status_and_text(
-    strict_client: amas.AsyncAmas, mock_api: aioresponses
+    strict_client: amas.AsyncAmas, api: MockAPI
 ) -> None:
-    mock_api.get(GET_URL, status=200, body="<html>maintenance</html>", content_type="text/html")
+    page = b"<html>maintenance</html>"
+    api.get(GET_URL, status=200, content=page, headers={"Content-Type": "text/html"})
     with pytest.raises(amas.ResponseValidationError) as caught:
         await strict_client.sessions.get(SID)
     assert caught.value.status_code == 200
@@ -492,7 +510,7 @@ async def test_non_json_2xx_keeps_status_and_text(
 @pytest.mark.parametrize("status", ["error", "timeout"])
 @pytest.mark.parametrize("shape", ["agent.session", "execution_result"])
 async def test_execution_error(
-    status: str, shape: str, strict_client: amas.AsyncAmas, mock_api: aioresponses
+    status: str, shape: str, strict_client: amas.AsyncAmas, api: MockAPI
 ) -> None:
     if shape == "agent.session":
         body: dict[str, Any] = {
@@ -511,7 +529,7 @@ async def test_execution_error(
             "execution_time": 30,
             "messages": [],
         }
-    mock_api.post(f"{BASE}/runtime/{SID}/execute/", payload=body)
+    api.post(f"{BASE}/runtime/{SID}/execute/", json=body)
 
     with pytest.raises(amas.ExecutionError) as caught:
         await strict_client.session(SID).execute("hi")
@@ -531,119 +549,57 @@ async def test_execution_error(
 
 
 async def test_legacy_success_false_is_an_execution_error(
-    strict_client: amas.AsyncAmas, mock_api: aioresponses
+    strict_client: amas.AsyncAmas, api: MockAPI
 ) -> None:
     body = {"success": False, "message_id": "m", "response": {"content": ""}}
-    mock_api.post(f"{BASE}/runtime/{SID}/execute/", payload=body)
+    api.post(f"{BASE}/runtime/{SID}/execute/", json=body)
     with pytest.raises(amas.ExecutionError) as caught:
         await strict_client.runtime.execute(SID, "hi")
     assert caught.value.execution.status == "error"
 
 
 async def test_completed_execution_is_not_an_error(
-    strict_client: amas.AsyncAmas, mock_api: aioresponses
+    strict_client: amas.AsyncAmas, api: MockAPI
 ) -> None:
-    mock_api.post(f"{BASE}/runtime/{SID}/execute/", payload={"status": "completed", "messages": []})
+    api.post(f"{BASE}/runtime/{SID}/execute/", json={"status": "completed", "messages": []})
     result = await strict_client.runtime.execute(SID, "hi")
     assert result.ok
     assert result.text == ""
 
 
 # ---- transport failures ----------------------------------------------------------------------
+# (what the aiohttp transport makes of aiohttp's and asyncio's failures is tested in
+# tests/test_aiohttp_transport.py; here: the client passes a transport's errors on as they are)
 
 
-def _connector_error() -> aiohttp.ClientConnectorError:
-    key = ConnectionKey("amas.test", 443, True, True, None, None, None, None)
-    return aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused"))
+def _refused(method: str, url: str) -> amas.APIConnectionError:
+    return amas.APIConnectionError(
+        "could not connect: refused", method=method, url=url, request_sent=False
+    )
 
 
-def _dns_error() -> aiohttp.ClientConnectorError:
-    key = ConnectionKey("amas.test", 443, True, True, None, None, None, None)
-    return aiohttp.ClientConnectorError(key, socket.gaierror(-2, "Name or service not known"))
-
-
-TRANSPORT_FAILURES: list[
-    tuple[str, Callable[[], BaseException], type[amas.AmasError], bool | None]
-] = [
-    ("connector", _connector_error, amas.APIConnectionError, False),
-    ("dns", _dns_error, amas.APIConnectionError, False),
-    ("asyncio-timeout", asyncio.TimeoutError, amas.APITimeoutError, True),
-    ("builtin-timeout", lambda: TimeoutError("slow"), amas.APITimeoutError, True),
-    (
-        "server-timeout",
-        lambda: aiohttp.ServerTimeoutError("read timeout"),
-        amas.APITimeoutError,
-        True,
-    ),
-    (
-        "connection-timeout",
-        lambda: aiohttp.ConnectionTimeoutError("connect timeout"),
-        amas.APITimeoutError,
-        False,
-    ),
-    ("disconnected", aiohttp.ServerDisconnectedError, amas.APIConnectionError, True),
-    (
-        "client-os",
-        lambda: aiohttp.ClientOSError(104, "Connection reset by peer"),
-        amas.APIConnectionError,
-        True,
-    ),
-    ("payload", lambda: aiohttp.ClientPayloadError("truncated"), amas.APIConnectionError, True),
-    (
-        "client-connection",
-        lambda: aiohttp.ClientConnectionError("boom"),
-        amas.APIConnectionError,
-        True,
-    ),
-    ("os-error", lambda: ConnectionResetError(104, "reset"), amas.APIConnectionError, True),
-    (
-        "invalid-url",
-        lambda: aiohttp.InvalidURL("https://amas.test/\x00"),
-        amas.InvalidRequestError,
-        None,
-    ),
-]
+def _timed_out(method: str, url: str) -> amas.APIConnectionError:
+    return amas.APITimeoutError("request timed out", method=method, url=url, request_sent=True)
 
 
 @pytest.mark.parametrize("name", ["get", "execute", "upload"])
-@pytest.mark.parametrize(
-    ("make", "error_class", "request_sent"),
-    [case[1:] for case in TRANSPORT_FAILURES],
-    ids=[case[0] for case in TRANSPORT_FAILURES],
-)
-async def test_transport_failures_become_sdk_errors(
+@pytest.mark.parametrize("make", [_refused, _timed_out], ids=["refused", "timeout"])
+async def test_transport_errors_reach_the_caller_unchanged(
     name: str,
-    make: Callable[[], BaseException],
-    error_class: type[amas.AmasError],
-    request_sent: bool | None,
+    make: Callable[[str, str], amas.APIConnectionError],
     strict_client: amas.AsyncAmas,
-    mock_api: aioresponses,
+    api: MockAPI,
 ) -> None:
-    exception = make()
-    assert isinstance(exception, Exception)
-    call = _register(mock_api, name, exception=exception)
+    method, url, _ = CALLS[name]
+    exception = make(method, url)
+    call = _register(api, name, raises=exception)
 
-    with pytest.raises(amas.AmasError) as caught:
+    with pytest.raises(amas.APIConnectionError) as caught:
         await call(strict_client)
 
-    error = caught.value
-    assert type(error) is error_class
-    assert_sdk_error(error)
-    if isinstance(error, amas.APIConnectionError):
-        assert error.request_sent is request_sent
-        assert error.method == CALLS[name][0]
-        assert error.url is not None
-        assert error.url.startswith(BASE)
-        assert error.__cause__ is exception  # the original is chained, not lost
-
-
-async def test_unregistered_route_is_a_connection_error(
-    strict_client: amas.AsyncAmas, mock_api: aioresponses
-) -> None:
-    with pytest.raises(amas.APIConnectionError) as caught:
-        await strict_client.sessions.get(SID)
-    assert type(caught.value) is amas.APIConnectionError
+    assert caught.value is exception
     assert_sdk_error(caught.value)
+    assert len(api.calls) == 1
 
 
 def test_timeout_error_is_a_connection_error() -> None:

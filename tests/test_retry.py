@@ -11,6 +11,9 @@ import asyncio
 import email.utils
 import logging
 import random
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -18,8 +21,8 @@ from typing import Any
 import pytest
 
 import amas_async as amas
-from amas_async.demo import tiny_png
-from amas_async.testing import Emulator, RetryClock
+from amas_async.cli.demo import tiny_png
+from amas_async.testing import Emulator, MockTransport, RetryClock, instant_retries
 
 FLAT = {"name": "Flat", "agent_type": "llm_agent", "system_prompt": "Be brief."}
 
@@ -359,14 +362,21 @@ async def test_upload_is_re_streamed_byte_identical_after_a_503(
 
 
 async def test_no_connection_is_left_behind(
-    amas_emulator: Emulator, amas_client: amas.AsyncAmas, amas_retry_clock: RetryClock
+    amas_emulator: Emulator, amas_retry_clock: RetryClock
 ) -> None:
-    amas_emulator.fail_next(2, status=503)
-    amas_emulator.fail_next(2, status=429, retry_after=1)
-    await asyncio.gather(*(amas_client.sessions.create(FLAT) for _ in range(4)))
-    connector = amas_client._pool.transport._session.connector  # type: ignore[union-attr]
-    assert connector is not None
-    assert not connector._acquired  # every response was released
+    # One connection in the pool: a failed attempt whose answer is not released would hold it
+    # and every later request would wait for it forever (the timeout turns that into a failure).
+    async with amas.AsyncAmas(
+        base_url=amas_emulator.base_url,
+        api_key=amas_emulator.api_key,
+        limits=amas.Limits(max_connections=1),
+    ) as client:
+        amas_emulator.fail_next(2, status=503)
+        amas_emulator.fail_next(2, status=429, retry_after=1)
+        creates = (client.sessions.create(FLAT) for _ in range(4))
+        await asyncio.wait_for(asyncio.gather(*creates), timeout=10)
+        await asyncio.wait_for(client.sessions.create(FLAT), timeout=10)
+    assert sum(r.method == "POST" for r in amas_emulator.requests) == 9  # 4 retried + 5 made
 
 
 async def test_cancellation_during_a_backoff_sleep_stops_at_once(
@@ -464,19 +474,55 @@ async def test_with_options_shares_the_pool(
         await client.with_options(max_retries=1).sessions.create(FLAT)
 
 
-async def test_no_retry_layer_when_retries_are_off() -> None:
-    client = amas.AsyncAmas(api_key="k", max_retries=0)
-    assert not any(isinstance(m, amas.RetryPolicy) for m in client._middlewares)
-    assert client._middlewares == ()
+async def test_no_retries_when_retries_are_off() -> None:
+    calls: list[amas.Request] = []
+
+    def unavailable(request: amas.Request) -> amas.Response:
+        calls.append(request)
+        return amas.Response(503, json={"detail": "busy"})
+
+    transport = MockTransport(unavailable)
+    async with amas.AsyncAmas(api_key="k", max_retries=0, transport=transport) as client:
+        with pytest.raises(amas.InternalServerError) as caught:
+            await client.sessions.get("s1")
+    assert len(calls) == 1
+    assert caught.value.attempts == 1
+
+
+def test_a_call_that_succeeds_first_time_never_imports_tenacity() -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        import amas_async as amas
+        from amas_async.testing import MockTransport
+
+        def ok(request):
+            return amas.Response(200, json={"session_id": "s1"})
+
+        async def main():
+            async with amas.AsyncAmas(api_key="k", transport=MockTransport(ok)) as client:
+                await client.sessions.get("s1")
+
+        asyncio.run(main())
+        print("tenacity" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False", done.stderr
 
 
 async def test_instant_retries_restores_the_clock() -> None:
-    from amas_async import _retry
-    from amas_async.testing import instant_retries
+    answers = iter([503, 200, 503, 200])
 
-    before = _retry.clock.sleep
-    with instant_retries() as fake:
-        await _retry.clock.sleep(5)
-        assert fake.sleeps == [5]
-        assert _retry.clock.monotonic() - time.monotonic() >= 4.9
-    assert _retry.clock.sleep is before
+    def flaky(request: amas.Request) -> amas.Response:
+        return amas.Response(next(answers), json={"session_id": "s1"})
+
+    policy = amas.RetryPolicy(initial_backoff=0.0, jitter=0.0)
+    async with amas.AsyncAmas(api_key="k", retry=policy, transport=MockTransport(flaky)) as c:
+        with instant_retries() as fake:
+            await c.sessions.get("s1")
+            assert fake.sleeps == [0.0]
+        await c.sessions.get("s1")  # retried on the real clock: the fake hears nothing
+    assert fake.sleeps == [0.0]

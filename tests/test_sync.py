@@ -26,7 +26,7 @@ import pytest
 import amas_async as amas
 from amas_async import batch as batch_module
 from amas_async import sync
-from amas_async.demo import tiny_png
+from amas_async.cli.demo import tiny_png
 from amas_async.resources import AsyncImages, AsyncRuntime, AsyncSessions
 from amas_async.resources import Session as AsyncSession
 from amas_async.resources import runtime as runtime_module
@@ -152,14 +152,10 @@ def test_instance_attributes_are_twinned() -> None:
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator().run_in_thread() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def client(emu: Emulator) -> Iterator[amas.Amas]:
-    with amas.Amas(base_url=emu.base_url, api_key=emu.api_key) as opened:
+def client(threaded_emulator: Emulator) -> Iterator[amas.Amas]:
+    with amas.Amas(
+        base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key
+    ) as opened:
         yield opened
 
 
@@ -167,14 +163,14 @@ def loop_threads() -> int:
     return sum(t.name == LOOP_THREAD for t in threading.enumerate())
 
 
-def requests_to(emu: Emulator, method: str, part: str) -> int:
-    return sum(r.method == method and part in r.path for r in emu.requests)
+def requests_to(threaded_emulator: Emulator, method: str, part: str) -> int:
+    return sum(r.method == method and part in r.path for r in threaded_emulator.requests)
 
 
 # ---- behaviour ------------------------------------------------------------------------------
 
 
-def test_every_call_works(emu: Emulator, client: amas.Amas) -> None:
+def test_every_call_works(threaded_emulator: Emulator, client: amas.Amas) -> None:
     session = client.sessions.create(FLAT)
     assert isinstance(session, sync.Session)
     assert session.config_hash
@@ -187,7 +183,7 @@ def test_every_call_works(emu: Emulator, client: amas.Amas) -> None:
     assert result.correlation_id == "c-1"
     again = client.runtime.execute(session.id, "Again", idempotency_key="k-1")
     assert again.text == "[Flat] Be brief. | Again"
-    assert emu.executed_turns == 2
+    assert threaded_emulator.executed_turns == 2
 
     page = session.messages(limit=3)
     assert isinstance(page, amas.MessagePage)
@@ -212,37 +208,37 @@ def test_every_call_works(emu: Emulator, client: amas.Amas) -> None:
     assert hash(got) == hash(session)
     assert repr(got) == f"Session(id={session.id!r}, config_hash={session.config_hash!r})"
 
-    agent = emu.register_agent(FLAT, agent_key="flat")
+    agent = threaded_emulator.register_agent(FLAT, agent_key="flat")
     by_key = client.sessions.from_agent("flat")
     by_id = client.sessions.from_agent(agent_id=agent.id)
     assert by_key.agent_id == by_id.agent_id == agent.id
     assert by_key.agent_name == "Flat"
-    assert by_key.agent_key is None or by_key.agent_key == "flat"
+    assert by_key.agent_key is None  # the tutorial's answer names no key
 
     upload = client.images.upload(tiny_png(), filename="dot.png")
     assert isinstance(upload, amas.ImageUpload)
     assert upload.media_type == "image/png"
     assert upload.url.endswith("dot.png")
 
-    assert client.base_url == emu.base_url
+    assert client.base_url == threaded_emulator.base_url
     assert client.retry_policy == amas.RetryPolicy()
     assert client.timeout == amas.Timeout()
     assert not client.is_closed
-    assert repr(client) == f"Amas(base_url={emu.base_url!r}, open)"
+    assert repr(client) == f"Amas(base_url={threaded_emulator.base_url!r}, open)"
 
 
-def test_errors_are_the_async_classes(emu: Emulator, client: amas.Amas) -> None:
+def test_errors_are_the_async_classes(threaded_emulator: Emulator, client: amas.Amas) -> None:
     with pytest.raises(amas.NotFoundError) as not_found:
         client.sessions.get("no-such-session")
     assert not_found.value.status_code == 404
     session = client.sessions.create(FLAT)
     with pytest.raises(amas.BadRequestError):
         session.messages(limit=1000)  # the emulator's limit is 100
-    emu.fail_execution_next()
+    threaded_emulator.fail_execution_next()
     with pytest.raises(amas.ExecutionError):
         session.execute("Hi")
 
-    emu.requests.clear()
+    threaded_emulator.requests.clear()
     with pytest.raises(amas.ConfigValidationError):
         client.sessions.create({"name": "bad", "agents": "not a list"})
     with pytest.raises(amas.InvalidRequestError):
@@ -251,33 +247,35 @@ def test_errors_are_the_async_classes(emu: Emulator, client: amas.Amas) -> None:
         client.session("a/b")
     with pytest.raises(amas.InvalidRequestError):
         next(session.iter_messages(page_size=0))
-    assert emu.requests == []
+    assert threaded_emulator.requests == []
 
     with (
-        amas.Amas(base_url=emu.base_url, api_key="wrong") as bad_key,
+        amas.Amas(base_url=threaded_emulator.base_url, api_key="wrong") as bad_key,
         pytest.raises(amas.AuthenticationError),
     ):
         bad_key.sessions.create(FLAT)
     with pytest.raises(amas.AmasError, match="API key"):
-        amas.Amas(base_url=emu.base_url)  # no key anywhere: fails at construction
+        amas.Amas(base_url=threaded_emulator.base_url)  # no key anywhere: fails at construction
 
 
-def test_retries_work_on_the_background_loop(emu: Emulator, client: amas.Amas) -> None:
+def test_retries_work_on_the_background_loop(
+    threaded_emulator: Emulator, client: amas.Amas
+) -> None:
     session = client.sessions.create(FLAT)
-    emu.fail_next(2, status=503, path="/status/")
+    threaded_emulator.fail_next(2, status=503, path="/status/")
     with instant_retries() as retry_clock:
         assert session.status().session_id == session.id
     assert len(retry_clock.sleeps) == 2
-    assert requests_to(emu, "GET", "/status/") == 3
+    assert requests_to(threaded_emulator, "GET", "/status/") == 3
 
-    emu.fail_next(1, status=503, path="/execute/")
+    threaded_emulator.fail_next(1, status=503, path="/execute/")
     with instant_retries():
         assert session.execute("Hi").text
-    assert emu.executed_turns == 1
+    assert threaded_emulator.executed_turns == 1
 
 
-def test_sixteen_threads_share_one_client(emu: Emulator, client: amas.Amas) -> None:
-    emu.set_turn_delay(0.05)
+def test_sixteen_threads_share_one_client(threaded_emulator: Emulator, client: amas.Amas) -> None:
+    threaded_emulator.set_turn_delay(0.05)
     barrier = threading.Barrier(16)
     results: dict[int, list[str]] = {}
     errors: list[BaseException] = []
@@ -297,9 +295,9 @@ def test_sixteen_threads_share_one_client(emu: Emulator, client: amas.Amas) -> N
         thread.join()
     assert errors == []
     assert results == {i: [f"[Flat] Be brief. | m{i}-{t}" for t in range(2)] for i in range(16)}
-    assert emu.executed_turns == 32
-    assert len(emu.session_ids) == 16
-    assert emu.peak_in_flight > 1  # the calls really ran concurrently on the one loop
+    assert threaded_emulator.executed_turns == 32
+    assert len(threaded_emulator.session_ids) == 16
+    assert threaded_emulator.peak_in_flight > 1  # the calls really ran concurrently on the one loop
     assert loop_threads() == 1
 
 
@@ -308,9 +306,11 @@ def sync_helper(client: amas.Amas) -> str:
     return client.sessions.create(FLAT).execute("from a loop").text
 
 
-async def test_blocks_the_caller_inside_a_running_loop(emu: Emulator) -> None:
+async def test_blocks_the_caller_inside_a_running_loop(threaded_emulator: Emulator) -> None:
     asyncio.get_running_loop()  # a loop runs in this thread
-    with amas.Amas(base_url=emu.base_url, api_key=emu.api_key) as client:
+    with amas.Amas(
+        base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key
+    ) as client:
         assert sync_helper(client) == "[Flat] Be brief. | from a loop"
         session = client.sessions.create(FLAT)
         assert session.status().session_id == session.id
@@ -318,9 +318,9 @@ async def test_blocks_the_caller_inside_a_running_loop(emu: Emulator) -> None:
     assert client.is_closed
 
 
-def test_close_is_idempotent_and_use_after_close_is_clear(emu: Emulator) -> None:
+def test_close_is_idempotent_and_use_after_close_is_clear(threaded_emulator: Emulator) -> None:
     before = loop_threads()
-    client = amas.Amas(base_url=emu.base_url, api_key=emu.api_key)
+    client = amas.Amas(base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key)
     assert repr(client).endswith(", new)")
     session = client.sessions.create(FLAT)
     iterator = client.runtime.iter_messages(session.id)
@@ -340,17 +340,17 @@ def test_close_is_idempotent_and_use_after_close_is_clear(emu: Emulator) -> None
         with pytest.raises(amas.AmasError, match="client is closed"):
             call()
 
-    never_used = amas.Amas(base_url=emu.base_url, api_key=emu.api_key)
+    never_used = amas.Amas(base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key)
     never_used.close()  # no loop was started; nothing to stop
     with pytest.raises(amas.AmasError, match="client is closed"):
         never_used.sessions.create(FLAT)
     assert loop_threads() == before
 
 
-def test_closing_while_another_thread_waits_ends_its_call(emu: Emulator) -> None:
-    client = amas.Amas(base_url=emu.base_url, api_key=emu.api_key)
+def test_closing_while_another_thread_waits_ends_its_call(threaded_emulator: Emulator) -> None:
+    client = amas.Amas(base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key)
     session = client.sessions.create(FLAT)
-    emu.set_turn_delay(5.0)
+    threaded_emulator.set_turn_delay(5.0)
     outcome: list[BaseException] = []
 
     def work() -> None:
@@ -362,7 +362,10 @@ def test_closing_while_another_thread_waits_ends_its_call(emu: Emulator) -> None
     worker = threading.Thread(target=work)
     worker.start()
     deadline = time.monotonic() + 4.0
-    while not emu.session_state(session.id).active_executes and time.monotonic() < deadline:
+    while (
+        not threaded_emulator.session_state(session.id).active_executes
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.005)
     started = time.monotonic()
     client.close()
@@ -373,8 +376,8 @@ def test_closing_while_another_thread_waits_ends_its_call(emu: Emulator) -> None
     assert isinstance(outcome[0], amas.AmasError)
 
 
-def test_a_client_collected_on_its_own_loop_still_closes(emu: Emulator) -> None:
-    client = amas.Amas(base_url=emu.base_url, api_key=emu.api_key)
+def test_a_client_collected_on_its_own_loop_still_closes(threaded_emulator: Emulator) -> None:
+    client = amas.Amas(base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key)
     client.sessions.create(FLAT)
     runner = client._runner
     thread, loop = runner._thread, runner._loop
@@ -395,7 +398,7 @@ def test_a_client_collected_on_its_own_loop_still_closes(emu: Emulator) -> None:
     assert runner.closed
 
 
-def test_with_options_shares_the_loop(emu: Emulator, client: amas.Amas) -> None:
+def test_with_options_shares_the_loop(threaded_emulator: Emulator, client: amas.Amas) -> None:
     session = client.sessions.create(FLAT)
     threads = loop_threads()
     no_retry = client.with_options(max_retries=0, timeout=5)
@@ -408,10 +411,10 @@ def test_with_options_shares_the_loop(emu: Emulator, client: amas.Amas) -> None:
         amas.RetryPolicy(max_attempts=4)
     )
 
-    emu.fail_next(1, status=503, path="/status/")
+    threaded_emulator.fail_next(1, status=503, path="/status/")
     with pytest.raises(amas.InternalServerError):
         no_retry.session(session.id).status()
-    emu.fail_next(1, status=503, path="/status/")
+    threaded_emulator.fail_next(1, status=503, path="/status/")
     with instant_retries():
         assert client.runtime.status(session.id).session_id == session.id
     assert no_retry.runtime.execute(session.id, "Hi").text
@@ -433,9 +436,11 @@ def test_with_options_shares_the_loop(emu: Emulator, client: amas.Amas) -> None:
         other.runtime.status(session.id)
 
 
-def test_a_derived_client_keeps_the_loop_alive(emu: Emulator) -> None:
+def test_a_derived_client_keeps_the_loop_alive(threaded_emulator: Emulator) -> None:
     before = loop_threads()
-    derived = amas.Amas(base_url=emu.base_url, api_key=emu.api_key).with_options(max_retries=0)
+    derived = amas.Amas(
+        base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key
+    ).with_options(max_retries=0)
     gc.collect()  # the original is unreachable, but the derived client still needs its loop
     assert derived.sessions.create(FLAT).execute("Hi").text
     assert loop_threads() == before + 1
@@ -444,33 +449,33 @@ def test_a_derived_client_keeps_the_loop_alive(emu: Emulator) -> None:
     assert loop_threads() == before
 
 
-def test_iter_messages_fetches_pages_lazily(emu: Emulator, client: amas.Amas) -> None:
+def test_iter_messages_fetches_pages_lazily(threaded_emulator: Emulator, client: amas.Amas) -> None:
     session = client.sessions.create(FLAT)
     for turn in range(3):
         session.execute(f"turn {turn}")  # 2 messages each: 6 in all
-    emu.requests.clear()
+    threaded_emulator.requests.clear()
 
     iterator = session.iter_messages(page_size=2)
     assert isinstance(iterator, Iterator)
-    assert requests_to(emu, "GET", "/messages/") == 0
+    assert requests_to(threaded_emulator, "GET", "/messages/") == 0
     assert next(iterator).text == "turn 0"
-    assert requests_to(emu, "GET", "/messages/") == 1
+    assert requests_to(threaded_emulator, "GET", "/messages/") == 1
     next(iterator)
-    assert requests_to(emu, "GET", "/messages/") == 1
+    assert requests_to(threaded_emulator, "GET", "/messages/") == 1
     assert next(iterator).text == "turn 1"
-    assert requests_to(emu, "GET", "/messages/") == 2
+    assert requests_to(threaded_emulator, "GET", "/messages/") == 2
     assert len(list(iterator)) == 3
-    assert requests_to(emu, "GET", "/messages/") == 3
-    assert [r.query["offset"] for r in emu.requests] == ["0", "2", "4"]
+    assert requests_to(threaded_emulator, "GET", "/messages/") == 3
+    assert [r.query["offset"] for r in threaded_emulator.requests] == ["0", "2", "4"]
 
-    emu.requests.clear()
+    threaded_emulator.requests.clear()
     everything = list(client.runtime.iter_messages(session.id, page_size=4, offset=1))
     assert len(everything) == 5
-    assert [r.query["offset"] for r in emu.requests] == ["1", "5"]
+    assert [r.query["offset"] for r in threaded_emulator.requests] == ["1", "5"]
 
 
 def test_breaking_out_closes_the_async_generator(
-    emu: Emulator, client: amas.Amas, monkeypatch: pytest.MonkeyPatch
+    threaded_emulator: Emulator, client: amas.Amas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     closed: list[str] = []
     original = AsyncRuntime.iter_messages
@@ -486,26 +491,26 @@ def test_breaking_out_closes_the_async_generator(
     session = client.sessions.create(FLAT)
     for turn in range(3):
         session.execute(f"turn {turn}")
-    emu.requests.clear()
+    threaded_emulator.requests.clear()
 
     for message in session.iter_messages(page_size=2):
         assert message.text == "turn 0"
         break
     # closed on the loop, synchronously, as soon as the loop was left; no more pages asked
     assert closed == [LOOP_THREAD]
-    assert requests_to(emu, "GET", "/messages/") == 1
+    assert requests_to(threaded_emulator, "GET", "/messages/") == 1
 
     messages = client.runtime.iter_messages(session.id, page_size=2)
     iterator = cast(Generator[amas.Message, None, None], messages)
     next(iterator)
     iterator.close()  # it is a generator: close() ends it, and the async one, at once
     assert closed == [LOOP_THREAD, LOOP_THREAD]
-    assert requests_to(emu, "GET", "/messages/") == 2
+    assert requests_to(threaded_emulator, "GET", "/messages/") == 2
     with pytest.raises(StopIteration):
         next(iterator)
 
 
-def test_a_sync_call_on_the_clients_own_loop_is_refused(emu: Emulator) -> None:
+def test_a_sync_call_on_the_clients_own_loop_is_refused(threaded_emulator: Emulator) -> None:
     holder: list[amas.Amas] = []
 
     async def reentrant(request: amas.Request, handler: amas.Handler) -> amas.Response:
@@ -513,7 +518,11 @@ def test_a_sync_call_on_the_clients_own_loop_is_refused(emu: Emulator) -> None:
             holder[0].sessions.get("x")  # blocking the loop on itself would deadlock
         return await handler(request)
 
-    with amas.Amas(base_url=emu.base_url, api_key=emu.api_key, middlewares=[reentrant]) as client:
+    with amas.Amas(
+        base_url=threaded_emulator.base_url,
+        api_key=threaded_emulator.api_key,
+        middlewares=[reentrant],
+    ) as client:
         holder.append(client)
         session = client.sessions.create(FLAT)
         with pytest.raises(amas.AmasError, match="own event loop"):
@@ -521,7 +530,9 @@ def test_a_sync_call_on_the_clients_own_loop_is_refused(emu: Emulator) -> None:
         assert session.execute("still usable").text
 
 
-def test_ctrl_c_cancels_the_request_and_the_client_stays_usable(emu: Emulator) -> None:
+def test_ctrl_c_cancels_the_request_and_the_client_stays_usable(
+    threaded_emulator: Emulator,
+) -> None:
     if threading.current_thread() is not threading.main_thread():  # pragma: no cover
         pytest.skip("signals are delivered to the main thread only")
     cancelled: list[str] = []
@@ -533,14 +544,18 @@ def test_ctrl_c_cancels_the_request_and_the_client_stays_usable(emu: Emulator) -
             cancelled.append(request.url)
             raise
 
-    with amas.Amas(base_url=emu.base_url, api_key=emu.api_key, middlewares=[watch]) as client:
+    with amas.Amas(
+        base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key, middlewares=[watch]
+    ) as client:
         session = client.sessions.create(FLAT)
-        emu.set_turn_delay(5.0)  # the execute hangs in the emulator until interrupted
+        threaded_emulator.set_turn_delay(5.0)  # the execute hangs in the emulator until interrupted
 
         def press_ctrl_c() -> None:
             deadline = time.monotonic() + 4.0
             while time.monotonic() < deadline:
-                if emu.session_state(session.id).active_executes:  # the request is in flight
+                if threaded_emulator.session_state(
+                    session.id
+                ).active_executes:  # the request is in flight
                     signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
                     return
                 time.sleep(0.005)
@@ -559,8 +574,8 @@ def test_ctrl_c_cancels_the_request_and_the_client_stays_usable(emu: Emulator) -
 
         assert elapsed < 2.0
         # the request's task was cancelled on the loop before KeyboardInterrupt reached us
-        assert cancelled == [f"{emu.base_url}/runtime/{session.id}/execute/"]
-        emu.set_turn_delay(0)
+        assert cancelled == [f"{threaded_emulator.base_url}/runtime/{session.id}/execute/"]
+        threaded_emulator.set_turn_delay(0)
         other = client.sessions.create(FLAT)
         assert other.execute("after").text == "[Flat] Be brief. | after"
         assert client.runtime.status(session.id).session_id == session.id
@@ -579,13 +594,13 @@ FORGOTTEN = """
     def loops():
         return sum(t.name == "amas-sync-loop" for t in threading.enumerate())
 
-    with Emulator().run_in_thread() as emu:
-        kept = amas.Amas(base_url=emu.base_url, api_key=emu.api_key)
+    with Emulator().run_in_thread() as threaded_emulator:
+        kept = amas.Amas(base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key)
         session = kept.sessions.create(FLAT)
         session.execute("hi")
         kept_messages = session.iter_messages(page_size=1)
         next(kept_messages)  # left suspended, on the loop, until exit
-        dropped = amas.Amas(base_url=emu.base_url, api_key=emu.api_key)
+        dropped = amas.Amas(base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key)
         other = dropped.sessions.create(FLAT)
         other.execute("hi")
         dropped_messages = other.iter_messages(page_size=1)
@@ -616,7 +631,9 @@ def test_a_forgotten_client_exits_silently() -> None:
 # ---- batches --------------------------------------------------------------------------------
 
 
-def test_execute_many_returns_a_list_in_input_order(emu: Emulator, client: amas.Amas) -> None:
+def test_execute_many_returns_a_list_in_input_order(
+    threaded_emulator: Emulator, client: amas.Amas
+) -> None:
     first, second = client.sessions.create(FLAT), client.sessions.create(FLAT)
     requests: list[Any] = [
         amas.ExecuteRequest(session_id=first.id, content="a"),
@@ -634,10 +651,12 @@ def test_execute_many_returns_a_list_in_input_order(emu: Emulator, client: amas.
         None,
     ]
     assert isinstance(results[3].error, amas.InvalidRequestError)
-    assert emu.executed_turns == 3
+    assert threaded_emulator.executed_turns == 3
 
 
-def test_batch_input_and_callback_run_off_the_loop(emu: Emulator, client: amas.Amas) -> None:
+def test_batch_input_and_callback_run_off_the_loop(
+    threaded_emulator: Emulator, client: amas.Amas
+) -> None:
     threads: set[str] = set()
     seen: list[int] = []
 
@@ -660,10 +679,10 @@ def test_batch_input_and_callback_run_off_the_loop(emu: Emulator, client: amas.A
     assert threads
     assert LOOP_THREAD not in threads
     assert threading.current_thread().name not in threads
-    assert emu.executed_turns == 3
+    assert threaded_emulator.executed_turns == 3
 
 
-def test_iter_execute_many_is_lazy_and_breaking_out_cancels(emu: Emulator) -> None:
+def test_iter_execute_many_is_lazy_and_breaking_out_cancels(threaded_emulator: Emulator) -> None:
     cancelled: list[str] = []
 
     async def watch(request: amas.Request, handler: amas.Handler) -> amas.Response:
@@ -673,10 +692,14 @@ def test_iter_execute_many_is_lazy_and_breaking_out_cancels(emu: Emulator) -> No
             cancelled.append(request.url)
             raise
 
-    with amas.Amas(base_url=emu.base_url, api_key=emu.api_key, middlewares=[watch]) as client:
+    with amas.Amas(
+        base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key, middlewares=[watch]
+    ) as client:
         fast, slow, slower = (client.sessions.create(FLAT) for _ in range(3))
         for session in (slow, slower):  # these two hang in the emulator
-            emu.fail_next(1, status=500, path=f"/runtime/{session.id}/execute/", delay=5.0)
+            threaded_emulator.fail_next(
+                1, status=500, path=f"/runtime/{session.id}/execute/", delay=5.0
+            )
         pulled: list[str] = []
 
         def requests() -> Iterator[dict[str, str]]:
@@ -697,7 +720,7 @@ def test_iter_execute_many_is_lazy_and_breaking_out_cancels(emu: Emulator) -> No
         assert pulled == [slow.id, slower.id, fast.id]
         # the two requests still in flight were cancelled when the loop was left
         assert sorted(cancelled) == sorted(
-            f"{emu.base_url}/runtime/{s.id}/execute/" for s in (slow, slower)
+            f"{threaded_emulator.base_url}/runtime/{s.id}/execute/" for s in (slow, slower)
         )
-        assert emu.executed_turns == 1
+        assert threaded_emulator.executed_turns == 1
         assert fast.execute("after").text == "[Flat] Be brief. | after"

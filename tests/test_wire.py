@@ -1,33 +1,34 @@
-"""What goes over the wire for every call, the client's lifecycle, middlewares and security.
+"""What the SDK asks the transport to send for every call, the client's lifecycle, middlewares
+and security.
 
-Every request is intercepted by aioresponses; the assertions read what aiohttp was asked to
-send (method, URL, headers, body) from ``mock.requests``.
+Every test runs on ``amas_async.testing.MockTransport`` (through the small router in
+``tests/mockapi.py``) with the network forbidden; the assertions read the
+:class:`amas_async.Request` objects the transport received (method, URL, params, headers,
+body, multipart form, timeout), which already carry the API key and the default headers. What
+the aiohttp transport makes of such a request (aiohttp's kwargs, the multipart encoding, the
+escaping of the query) is tested in ``tests/test_aiohttp_transport.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.parser
+import contextlib
 import io
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
-import aiohttp
 import attrs
 import pytest
-from aioresponses import aioresponses
-from aioresponses.core import RequestCall
-from multidict import CIMultiDict
-from yarl import URL
+from mockapi import BASE, MockAPI, forbid_network, full_url, headers_of, query_of, sent_json
 
 import amas_async as amas
 import amas_async._client as amas_client_module
-from amas_async._config import ClientConfig
+from amas_async._config import ClientConfig, make_config
 
-BASE = "https://amas.test/api/v1"
 KEY = "test-key"
 SID = "session_abc123"
 EXECUTION = {
@@ -39,30 +40,24 @@ EXECUTION = {
 PNG = (
     b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00\x00\x00\x01" * 2 + b"\x08\x06\x00\x00\x00"
 )
+USER_AGENT = f"amas-async/{amas.__version__}"
 
 
-# ---- helpers ----------------------------------------------------------------------------------
+# ---- fixtures and helpers ---------------------------------------------------------------------
 
 
-def all_calls(mock: aioresponses) -> list[tuple[str, URL, RequestCall]]:
-    assert mock.requests is not None
-    return [(method, url, call) for (method, url), items in mock.requests.items() for call in items]
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> MockAPI:
+    """Canned answers on a MockTransport; the network is forbidden for the test."""
+    forbid_network(monkeypatch)
+    return MockAPI(base_url=BASE, api_key=KEY)
 
 
-def only_call(mock: aioresponses) -> tuple[str, URL, RequestCall]:
-    found = all_calls(mock)
-    assert len(found) == 1, found
-    return found[0]
-
-
-def headers_of(call: RequestCall) -> CIMultiDict[str]:
-    return CIMultiDict(call.kwargs["headers"])
-
-
-def sent_json(call: RequestCall) -> Any:
-    data = call.kwargs["data"]
-    assert isinstance(data, bytes)
-    return json.loads(data)
+@pytest.fixture
+async def client(api: MockAPI) -> AsyncIterator[amas.AsyncAmas]:
+    """An open client on the mock transport, closed after the test."""
+    async with api.client() as opened:
+        yield opened
 
 
 def assert_secret_free(error: BaseException, secret: str = KEY) -> None:
@@ -75,45 +70,69 @@ def assert_secret_free(error: BaseException, secret: str = KEY) -> None:
         seen = seen.__cause__ or seen.__context__
 
 
-def assert_json_headers(call: RequestCall, key: str = KEY) -> None:
-    headers = headers_of(call)
+def assert_json_headers(request: amas.Request, key: str = KEY) -> None:
+    headers = headers_of(request)
     assert headers["x-api-key"] == key
-    assert headers["User-Agent"] == f"amas-async/{amas.__version__}"
+    assert headers["User-Agent"] == USER_AGENT
     assert headers["Content-Type"] == "application/json"
     assert headers["Accept"] == "application/json"
 
 
-def assert_get_headers(call: RequestCall, key: str = KEY) -> None:
-    headers = headers_of(call)
+def assert_get_headers(request: amas.Request, key: str = KEY) -> None:
+    headers = headers_of(request)
     assert headers["x-api-key"] == key
-    assert headers["User-Agent"] == f"amas-async/{amas.__version__}"
+    assert headers["User-Agent"] == USER_AGENT
     assert "Content-Type" not in headers
-    assert call.kwargs.get("data") is None
+    assert request.content is None
+    assert request.multipart is None
 
 
-def pool_open(client: amas.AsyncAmas) -> bool:
-    """Whether the client's aiohttp session exists (a function, so mypy does not narrow it)."""
-    return client._pool.transport.is_open
+def form_parts(request: amas.Request) -> list[tuple[str, str, str, bytes]]:
+    """The file fields of the request's multipart form: (field, filename, media type, bytes)."""
+    form = request.multipart
+    assert form is not None, "the request has no multipart form"
+    assert list(form.fields) == []  # an image upload has no plain fields
+    found = []
+    for part in form.files:
+        with part.source.open() as handle:
+            data = handle.read()
+        found.append((part.name, part.filename, part.media_type, data))
+    return found
 
 
-def no_request_was_made(mock: aioresponses) -> None:
-    assert all_calls(mock) == []
+def transport_closed(api: MockAPI) -> bool:
+    """Whether the mock transport was closed (a function, so mypy does not narrow it)."""
+    return api.transport.closed
+
+
+class ClosingCounter:
+    """A transport that answers nothing and counts how often it is closed."""
+
+    def __init__(self) -> None:
+        self.closes = 0
+
+    async def handle(self, request: amas.Request) -> amas.Response:
+        raise AssertionError(f"no request expected, got {request!r}")
+
+    async def aclose(self) -> None:
+        self.closes += 1
 
 
 # ---- sessions -----------------------------------------------------------------------------------
 
 
-async def test_sessions_create(client: amas.AsyncAmas, mock_api: aioresponses) -> None:
+async def test_sessions_create(client: amas.AsyncAmas, api: MockAPI) -> None:
     config = {"name": "S", "agent_type": "llm_agent", "system_prompt": "Be nice."}
-    mock_api.post(f"{BASE}/sessions/", payload={"success": True, "session_id": "s1"})
+    api.post(f"{BASE}/sessions/", json={"success": True, "session_id": "s1"})
 
     session = await client.sessions.create(config)
 
-    method, url, call = only_call(mock_api)
-    assert (method, str(url)) == ("POST", f"{BASE}/sessions/")
-    assert_json_headers(call)
-    assert sent_json(call) == config
-    assert call.kwargs["allow_redirects"] is False
+    request = api.only_call()
+    assert (request.method, request.url, request.params) == ("POST", f"{BASE}/sessions/", None)
+    assert_json_headers(request)
+    assert headers_of(request)["Idempotency-Key"]
+    assert sent_json(request) == config
+    assert request.multipart is None
     assert session.id == "s1"
 
 
@@ -121,44 +140,40 @@ async def test_sessions_create(client: amas.AsyncAmas, mock_api: aioresponses) -
     "agent_key", ["agent_456def", "support agent", "a&b=c", "x+y", "ünïcode", "a#b;c/d?e"]
 )
 async def test_sessions_from_agent_by_key(
-    agent_key: str, client: amas.AsyncAmas, mock_api: aioresponses
+    agent_key: str, client: amas.AsyncAmas, api: MockAPI
 ) -> None:
-    mock_api.get(
-        re.compile(r"https://amas\.test/api/v1/sessions/from-agent/\?.*"),
-        payload={"session_id": "s1", "agent_key": agent_key},
+    api.get(
+        re.compile(r"^https://amas\.test/api/v1/sessions/from-agent/\?"),
+        json={"session_id": "s1", "agent_key": agent_key},
     )
 
     session = await client.sessions.from_agent(agent_key)
 
-    method, url, call = only_call(mock_api)
-    assert method == "GET"
-    assert str(url.with_query(None)) == f"{BASE}/sessions/from-agent/"
-    # one parameter, decoded back to exactly the key: '&', '=', '#', '+' were escaped
-    assert list(url.query.items()) == [("agent_key", agent_key)]
-    assert_get_headers(call)
+    request = api.only_call()
+    assert request.method == "GET"
+    # the key travels as a parameter, exactly as given: it is never pasted into the URL, so
+    # '&', '=', '#', '+' and '?' are left for the transport to escape
+    assert request.url == f"{BASE}/sessions/from-agent/"
+    assert query_of(request) == [("agent_key", agent_key)]
+    assert_get_headers(request)
     assert session.id == "s1"
     assert session.agent_key == agent_key
 
 
-async def test_sessions_from_agent_by_key_url_is_escaped(
-    client: amas.AsyncAmas, mock_api: aioresponses
-) -> None:
-    mock_api.get(re.compile(r".*/sessions/from-agent/.*"), payload={"session_id": "s1"})
-    await client.sessions.from_agent("a b&c")
-    _, url, _ = only_call(mock_api)
-    assert url.raw_query_string in ("agent_key=a+b%26c", "agent_key=a%20b%26c")
-
-
-async def test_sessions_from_agent_by_id(client: amas.AsyncAmas, mock_api: aioresponses) -> None:
+async def test_sessions_from_agent_by_id(client: amas.AsyncAmas, api: MockAPI) -> None:
     agent_id = "550e8400-e29b-41d4-a716-446655440000"
-    mock_api.post(f"{BASE}/sessions/from-agent/{agent_id}/", payload={"session_id": "s2"})
+    api.post(f"{BASE}/sessions/from-agent/{agent_id}/", json={"session_id": "s2"})
 
     session = await client.sessions.from_agent(agent_id=agent_id)
 
-    method, url, call = only_call(mock_api)
-    assert (method, str(url)) == ("POST", f"{BASE}/sessions/from-agent/{agent_id}/")
-    assert call.kwargs["data"] is None  # no body
-    headers = headers_of(call)
+    request = api.only_call()
+    assert (request.method, full_url(request)) == (
+        "POST",
+        f"{BASE}/sessions/from-agent/{agent_id}/",
+    )
+    assert request.content is None  # no body
+    assert request.multipart is None
+    headers = headers_of(request)
     assert headers["x-api-key"] == KEY
     assert headers.get("Content-Type") != "application/json"
     assert session.id == "s2"
@@ -168,46 +183,44 @@ async def test_sessions_from_agent_by_id(client: amas.AsyncAmas, mock_api: aiore
     "kwargs", [{}, {"agent_key": "k", "agent_id": "i"}, {"agent_key": ""}, {"agent_key": "  "}]
 )
 async def test_sessions_from_agent_needs_exactly_one(
-    kwargs: dict[str, str], client: amas.AsyncAmas, mock_api: aioresponses
+    kwargs: dict[str, str], client: amas.AsyncAmas, api: MockAPI
 ) -> None:
     with pytest.raises(amas.InvalidRequestError):
         await client.sessions.from_agent(**kwargs)
-    no_request_was_made(mock_api)
+    assert api.calls == []
 
 
-async def test_sessions_get(client: amas.AsyncAmas, mock_api: aioresponses) -> None:
-    mock_api.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID, "status": "active"})
+async def test_sessions_get(client: amas.AsyncAmas, api: MockAPI) -> None:
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID, "status": "active"})
 
     session = await client.sessions.get(SID)
 
-    method, url, call = only_call(mock_api)
-    assert (method, str(url)) == ("GET", f"{BASE}/sessions/{SID}/")
-    assert_get_headers(call)
+    request = api.only_call()
+    assert (request.method, full_url(request)) == ("GET", f"{BASE}/sessions/{SID}/")
+    assert_get_headers(request)
     assert session.id == SID
     assert session.state == "active"
 
 
-async def test_session_refresh_gets_the_session(
-    client: amas.AsyncAmas, mock_api: aioresponses
-) -> None:
-    mock_api.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID, "config_hash": "h2"})
+async def test_session_refresh_gets_the_session(client: amas.AsyncAmas, api: MockAPI) -> None:
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID, "config_hash": "h2"})
     fresh = await client.session(SID).refresh()
     assert fresh.config_hash == "h2"
     assert fresh == client.session(SID)
+    request = api.only_call()
+    assert (request.method, full_url(request)) == ("GET", f"{BASE}/sessions/{SID}/")
 
 
-async def test_client_session_makes_no_request(
-    api_key: str, base_url: str, mock_api: aioresponses
-) -> None:
-    client = amas.AsyncAmas(api_key=api_key, base_url=base_url)
+async def test_client_session_makes_no_request(api: MockAPI) -> None:
+    client = api.client()
     session = client.session(SID)
     assert session.id == SID
     assert session.config_hash is None
     assert session.raw == {}
     assert SID in repr(session)
-    no_request_was_made(mock_api)
-    assert not pool_open(client)  # not even a connection pool
+    assert api.calls == []
     await client.aclose()
+    assert api.calls == []
 
 
 # ---- runtime ------------------------------------------------------------------------------------
@@ -297,33 +310,33 @@ async def test_execute(
     kwargs: dict[str, Any],
     expected: dict[str, Any],
     client: amas.AsyncAmas,
-    mock_api: aioresponses,
+    api: MockAPI,
 ) -> None:
-    mock_api.post(f"{BASE}/runtime/{SID}/execute/", payload=EXECUTION)
+    api.post(f"{BASE}/runtime/{SID}/execute/", json=EXECUTION)
 
     result = await _execute(client, via, content(), **kwargs)
 
-    method, url, call = only_call(mock_api)
-    assert (method, str(url)) == ("POST", f"{BASE}/runtime/{SID}/execute/")
-    assert_json_headers(call)
-    assert sent_json(call) == expected  # exactly: no null fields for what was not given
+    request = api.only_call()
+    assert (request.method, full_url(request)) == ("POST", f"{BASE}/runtime/{SID}/execute/")
+    assert_json_headers(request)
+    assert sent_json(request) == expected  # exactly: no null fields for what was not given
     assert result.text == "Hi there"
 
 
-async def test_execute_is_marked_non_idempotent(api_key: str, base_url: str) -> None:
+async def test_execute_is_marked_non_idempotent(api: MockAPI) -> None:
     seen: list[amas.Request] = []
 
     async def spy(request: amas.Request, handler: amas.Handler) -> amas.Response:
         seen.append(request)
         return await handler(request)
 
-    with aioresponses() as mock:
-        mock.post(f"{BASE}/runtime/{SID}/execute/", payload=EXECUTION)
-        mock.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID})
-        async with amas.AsyncAmas(api_key=api_key, base_url=base_url, middlewares=[spy]) as c:
-            await c.runtime.execute(SID, "hi")
-            await c.sessions.get(SID)
+    api.post(f"{BASE}/runtime/{SID}/execute/", json=EXECUTION)
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID})
+    async with api.client(middlewares=[spy]) as c:
+        await c.runtime.execute(SID, "hi")
+        await c.sessions.get(SID)
     assert [(r.method, r.idempotent) for r in seen] == [("POST", False), ("GET", True)]
+    assert [(r.method, r.idempotent) for r in api.calls] == [("POST", False), ("GET", True)]
 
 
 @pytest.mark.parametrize(
@@ -336,24 +349,21 @@ async def test_execute_is_marked_non_idempotent(api_key: str, base_url: str) -> 
 )
 @pytest.mark.parametrize("via", ["runtime", "session"])
 async def test_messages(
-    via: str,
-    kwargs: dict[str, int],
-    query: str,
-    client: amas.AsyncAmas,
-    mock_api: aioresponses,
+    via: str, kwargs: dict[str, int], query: str, client: amas.AsyncAmas, api: MockAPI
 ) -> None:
-    mock_api.get(
+    api.get(
         f"{BASE}/runtime/{SID}/messages/?{query}",
-        payload={"messages": [], "total": 0, "has_more": False},
+        json={"messages": [], "total": 0, "has_more": False},
     )
     if via == "runtime":
         page = await client.runtime.messages(SID, **kwargs)
     else:
         page = await client.session(SID).messages(**kwargs)
 
-    method, url, call = only_call(mock_api)
-    assert (method, str(url)) == ("GET", f"{BASE}/runtime/{SID}/messages/?{query}")
-    assert_get_headers(call)
+    request = api.only_call()
+    assert (request.method, request.url) == ("GET", f"{BASE}/runtime/{SID}/messages/")
+    assert sorted(query_of(request)) == sorted(parse_qsl(query))
+    assert_get_headers(request)
     assert page.limit == kwargs.get("limit", 50)
     assert page.offset == kwargs.get("offset", 0)
 
@@ -362,11 +372,11 @@ async def test_messages(
     "kwargs", [{"limit": 0}, {"limit": -1}, {"limit": True}, {"offset": -1}, {"offset": 1.5}]
 )
 async def test_messages_rejects_bad_paging(
-    kwargs: dict[str, Any], client: amas.AsyncAmas, mock_api: aioresponses
+    kwargs: dict[str, Any], client: amas.AsyncAmas, api: MockAPI
 ) -> None:
     with pytest.raises(amas.InvalidRequestError):
         await client.runtime.messages(SID, **kwargs)
-    no_request_was_made(mock_api)
+    assert api.calls == []
 
 
 def _page(first: int, count: int, has_more: bool, total: int | None = 5) -> dict[str, Any]:
@@ -380,14 +390,18 @@ def _page(first: int, count: int, has_more: bool, total: int | None = 5) -> dict
     }
 
 
+def _pages_asked(api: MockAPI) -> list[dict[str, str]]:
+    return [dict(query_of(request)) for request in api.calls]
+
+
 @pytest.mark.parametrize("via", ["runtime", "session"])
 async def test_iter_messages_follows_has_more(
-    via: str, client: amas.AsyncAmas, mock_api: aioresponses
+    via: str, client: amas.AsyncAmas, api: MockAPI
 ) -> None:
     url = f"{BASE}/runtime/{SID}/messages/"
-    mock_api.get(f"{url}?limit=2&offset=0", payload=_page(0, 2, True))
-    mock_api.get(f"{url}?limit=2&offset=2", payload=_page(2, 2, True))
-    mock_api.get(f"{url}?limit=2&offset=4", payload=_page(4, 1, False))
+    api.get(f"{url}?limit=2&offset=0", json=_page(0, 2, True))
+    api.get(f"{url}?limit=2&offset=2", json=_page(2, 2, True))
+    api.get(f"{url}?limit=2&offset=4", json=_page(4, 1, False))
 
     if via == "runtime":
         ids = [m.id async for m in client.runtime.iter_messages(SID, page_size=2)]
@@ -395,109 +409,73 @@ async def test_iter_messages_follows_has_more(
         ids = [m.id async for m in client.session(SID).iter_messages(page_size=2)]
 
     assert ids == ["m0", "m1", "m2", "m3", "m4"]
-    urls = [str(u) for _, u, _ in all_calls(mock_api)]
-    assert urls == [f"{url}?limit=2&offset={n}" for n in (0, 2, 4)]
+    assert {request.url for request in api.calls} == {url}
+    assert _pages_asked(api) == [{"limit": "2", "offset": str(n)} for n in (0, 2, 4)]
 
 
 async def test_iter_messages_starts_at_offset_and_stops_on_an_empty_page(
-    client: amas.AsyncAmas, mock_api: aioresponses
+    client: amas.AsyncAmas, api: MockAPI
 ) -> None:
     url = f"{BASE}/runtime/{SID}/messages/"
-    mock_api.get(f"{url}?limit=3&offset=7", payload=_page(7, 3, True, total=20))
-    mock_api.get(f"{url}?limit=3&offset=10", payload={"messages": [], "has_more": True})
+    api.get(f"{url}?limit=3&offset=7", json=_page(7, 3, True, total=20))
+    api.get(f"{url}?limit=3&offset=10", json={"messages": [], "has_more": True})
 
     ids = [m.id async for m in client.runtime.iter_messages(SID, page_size=3, offset=7)]
 
     assert ids == ["m7", "m8", "m9"]
-    assert len(all_calls(mock_api)) == 2  # an empty page ends the loop even if has_more lies
+    # an empty page ends the loop even if has_more lies
+    assert _pages_asked(api) == [{"limit": "3", "offset": "7"}, {"limit": "3", "offset": "10"}]
 
 
 async def test_iter_messages_stops_at_total_even_if_has_more_lies(
-    client: amas.AsyncAmas, mock_api: aioresponses
+    client: amas.AsyncAmas, api: MockAPI
 ) -> None:
     url = f"{BASE}/runtime/{SID}/messages/"
-    mock_api.get(f"{url}?limit=3&offset=0", payload=_page(0, 3, True, total=3))
+    api.get(f"{url}?limit=3&offset=0", json=_page(0, 3, True, total=3))
     ids = [m.id async for m in client.runtime.iter_messages(SID, page_size=3)]
     assert ids == ["m0", "m1", "m2"]
-    assert len(all_calls(mock_api)) == 1
+    assert len(api.calls) == 1
 
 
 async def test_iter_messages_refuses_a_server_that_ignores_offset(
-    client: amas.AsyncAmas, mock_api: aioresponses
+    client: amas.AsyncAmas, api: MockAPI
 ) -> None:
     url = f"{BASE}/runtime/{SID}/messages/"
-    mock_api.get(f"{url}?limit=2&offset=0", payload=_page(0, 2, True, total=None))
-    mock_api.get(f"{url}?limit=2&offset=2", payload=_page(0, 2, True, total=None))
+    api.get(f"{url}?limit=2&offset=0", json=_page(0, 2, True, total=None))
+    api.get(f"{url}?limit=2&offset=2", json=_page(0, 2, True, total=None))
     with pytest.raises(amas.ResponseValidationError, match="ignores 'offset'"):
         [m async for m in client.runtime.iter_messages(SID, page_size=2)]
+    assert len(api.calls) == 2
 
 
-async def test_iter_messages_can_stop_early(client: amas.AsyncAmas, mock_api: aioresponses) -> None:
+async def test_iter_messages_can_stop_early(client: amas.AsyncAmas, api: MockAPI) -> None:
     url = f"{BASE}/runtime/{SID}/messages/"
-    mock_api.get(f"{url}?limit=2&offset=0", payload=_page(0, 2, True))
+    api.get(f"{url}?limit=2&offset=0", json=_page(0, 2, True))
     first = None
     async for message in client.runtime.iter_messages(SID, page_size=2):
         first = message
         break
     assert first is not None
     assert first.id == "m0"
-    assert len(all_calls(mock_api)) == 1  # pages are fetched lazily
+    assert len(api.calls) == 1  # pages are fetched lazily
 
 
 @pytest.mark.parametrize("via", ["runtime", "session"])
-async def test_status(via: str, client: amas.AsyncAmas, mock_api: aioresponses) -> None:
-    mock_api.get(f"{BASE}/runtime/{SID}/status/", payload={"session_id": SID, "status": "idle"})
+async def test_status(via: str, client: amas.AsyncAmas, api: MockAPI) -> None:
+    api.get(f"{BASE}/runtime/{SID}/status/", json={"session_id": SID, "status": "idle"})
 
     if via == "runtime":
         status = await client.runtime.status(SID)
     else:
         status = await client.session(SID).status()
 
-    method, url, call = only_call(mock_api)
-    assert (method, str(url)) == ("GET", f"{BASE}/runtime/{SID}/status/")
-    assert_get_headers(call)
+    request = api.only_call()
+    assert (request.method, full_url(request)) == ("GET", f"{BASE}/runtime/{SID}/status/")
+    assert_get_headers(request)
     assert status.status == "idle"
 
 
 # ---- images.upload --------------------------------------------------------------------------
-
-
-class Upload:
-    """An aioresponses callback that renders the multipart body aiohttp was asked to send."""
-
-    def __init__(self) -> None:
-        self.content_type = ""
-        self.body = b""
-        self.form: object = None
-
-    async def record(self, url: URL, **kwargs: Any) -> None:
-        form = kwargs["data"]
-        self.form = form
-        assert isinstance(form, aiohttp.FormData)
-        payload = form()
-        self.content_type = payload.content_type
-        self.body = await payload.as_bytes()
-
-    def parts(self) -> list[tuple[str | None, str | None, str, bytes]]:
-        raw = f"Content-Type: {self.content_type}\r\n\r\n".encode() + self.body
-        message = email.parser.BytesParser().parsebytes(raw)
-        assert message.is_multipart()
-        found = []
-        for part in message.get_payload():
-            assert not isinstance(part, str)
-            name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            found.append(
-                (
-                    name if isinstance(name, str) else None,
-                    part.get_filename(),
-                    part.get_content_type(),
-                    payload,
-                )
-            )
-        return found
-
 
 UPLOAD_ANSWER = {"url": "https://cdn.amas.test/i/1.png", "media_type": "image/png", "size": 29}
 
@@ -516,112 +494,87 @@ def _upload_sources(tmp_path: Path) -> dict[str, tuple[Callable[[], Any], str]]:
 
 @pytest.mark.parametrize("source", ["path", "str-path", "bytes", "bytearray", "BytesIO"])
 async def test_images_upload(
-    source: str, tmp_path: Path, client: amas.AsyncAmas, mock_api: aioresponses
+    source: str, tmp_path: Path, client: amas.AsyncAmas, api: MockAPI
 ) -> None:
     make, filename = _upload_sources(tmp_path)[source]
-    capture = Upload()
-    mock_api.post(f"{BASE}/images/upload/", payload=UPLOAD_ANSWER, callback=capture.record)
+    api.post(f"{BASE}/images/upload/", json=UPLOAD_ANSWER)
 
     upload = await client.images.upload(make())
 
-    method, url, call = only_call(mock_api)
-    assert (method, str(url)) == ("POST", f"{BASE}/images/upload/")
-    headers = headers_of(call)
+    request = api.only_call()
+    assert (request.method, full_url(request)) == ("POST", f"{BASE}/images/upload/")
+    headers = headers_of(request)
     assert headers["x-api-key"] == KEY
-    assert headers["User-Agent"] == f"amas-async/{amas.__version__}"
-    # aiohttp sets the multipart Content-Type (with its boundary); the SDK must not override it
+    assert headers["User-Agent"] == USER_AGENT
+    # the transport sets the multipart Content-Type (with its boundary); the SDK must not
     assert "Content-Type" not in headers
-    assert capture.content_type.startswith("multipart/form-data; boundary=")
-    assert capture.parts() == [("image", filename, "image/png", PNG)]
+    assert request.content is None
+    assert form_parts(request) == [("image", filename, "image/png", PNG)]
     assert upload.url == UPLOAD_ANSWER["url"]
 
 
 async def test_images_upload_open_binary_file(
-    tmp_path: Path, client: amas.AsyncAmas, mock_api: aioresponses
+    tmp_path: Path, client: amas.AsyncAmas, api: MockAPI
 ) -> None:
     path = tmp_path / "pic.png"
     path.write_bytes(PNG)
-    capture = Upload()
-    mock_api.post(f"{BASE}/images/upload/", payload=UPLOAD_ANSWER, callback=capture.record)
+    api.post(f"{BASE}/images/upload/", json=UPLOAD_ANSWER)
 
     with path.open("rb") as handle:
         await client.images.upload(handle)
 
-    assert capture.parts() == [("image", "pic.png", "image/png", PNG)]
+    assert form_parts(api.only_call()) == [("image", "pic.png", "image/png", PNG)]
 
 
 async def test_images_upload_filename_and_media_type_overrides(
-    client: amas.AsyncAmas, mock_api: aioresponses
+    client: amas.AsyncAmas, api: MockAPI
 ) -> None:
-    capture = Upload()
-    mock_api.post(f"{BASE}/images/upload/", payload=UPLOAD_ANSWER, callback=capture.record)
+    api.post(f"{BASE}/images/upload/", json=UPLOAD_ANSWER)
 
     await client.images.upload(b"raw-bytes", filename="shot.webp", media_type="image/webp")
 
-    assert capture.parts() == [("image", "shot.webp", "image/webp", b"raw-bytes")]
+    assert form_parts(api.only_call()) == [("image", "shot.webp", "image/webp", b"raw-bytes")]
 
 
-async def test_images_upload_jpeg_name_from_content(
-    client: amas.AsyncAmas, mock_api: aioresponses
-) -> None:
-    capture = Upload()
-    mock_api.post(f"{BASE}/images/upload/", payload=UPLOAD_ANSWER, callback=capture.record)
+async def test_images_upload_jpeg_name_from_content(client: amas.AsyncAmas, api: MockAPI) -> None:
+    api.post(f"{BASE}/images/upload/", json=UPLOAD_ANSWER)
     jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 8
 
     await client.images.upload(jpeg)
 
-    ((name, filename, media_type, data),) = capture.parts()
+    ((name, filename, media_type, data),) = form_parts(api.only_call())
     assert (name, media_type, data) == ("image", "image/jpeg", jpeg)
-    assert filename is not None
     assert filename.startswith("upload.")
 
 
 # ---- lifecycle ------------------------------------------------------------------------------
 
 
-async def test_connection_pool_is_created_lazily_inside_the_loop(
-    api_key: str, base_url: str, mock_api: aioresponses
-) -> None:
-    mock_api.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID})
-    client = amas.AsyncAmas(api_key=api_key, base_url=base_url)
-    assert not pool_open(client)
-    assert "new" in repr(client)
-    try:
-        await client.sessions.get(SID)
-        assert pool_open(client)
-        session = client._pool.transport._session
-        assert session is not None
-        assert session._loop is asyncio.get_running_loop()
-        assert "open" in repr(client)
-    finally:
-        await client.aclose()
-    assert "closed" in repr(client)
-
-
-def test_client_can_be_constructed_outside_a_loop(api_key: str, base_url: str) -> None:
-    client = amas.AsyncAmas(api_key=api_key, base_url=base_url)  # no running loop: fine
-    assert not pool_open(client)
-    assert not client.is_closed
-    asyncio.run(client.aclose())
-
-
-async def test_async_with_returns_the_client_and_closes_it(api_key: str, base_url: str) -> None:
-    client = amas.AsyncAmas(api_key=api_key, base_url=base_url)
+async def test_async_with_returns_the_client_and_closes_it(api: MockAPI) -> None:
+    client = api.client()
     async with client as entered:
         assert entered is client
-        assert pool_open(client)
+        assert client.transport is api.transport
+        assert not transport_closed(api)
+        assert "closed" not in repr(client)
     assert client.is_closed
-    assert not pool_open(client)
+    assert transport_closed(api)  # closing the client closed its transport
 
 
-async def test_aclose_is_idempotent(api_key: str, base_url: str) -> None:
-    client = amas.AsyncAmas(api_key=api_key, base_url=base_url)
+async def test_aclose_is_idempotent() -> None:
+    transport = ClosingCounter()
+    client = amas.AsyncAmas(api_key=KEY, base_url=BASE, transport=transport)
     await client.aclose()  # never opened
     await client.aclose()
-    async with amas.AsyncAmas(api_key=api_key, base_url=base_url) as other:
+    assert client.is_closed
+    assert transport.closes == 1
+
+    other_transport = ClosingCounter()
+    async with amas.AsyncAmas(api_key=KEY, base_url=BASE, transport=other_transport) as other:
         await other.aclose()
         await other.aclose()
     assert other.is_closed
+    assert other_transport.closes == 1
 
 
 @pytest.mark.parametrize(
@@ -636,84 +589,91 @@ async def test_aclose_is_idempotent(api_key: str, base_url: str) -> None:
     ids=["get", "create", "execute", "status", "upload"],
 )
 async def test_closed_client_raises(
-    call: Callable[[amas.AsyncAmas], Awaitable[object]],
-    api_key: str,
-    base_url: str,
-    mock_api: aioresponses,
+    call: Callable[[amas.AsyncAmas], Awaitable[object]], api: MockAPI
 ) -> None:
-    client = amas.AsyncAmas(api_key=api_key, base_url=base_url)
+    client = api.client()
     await client.aclose()
     with pytest.raises(amas.AmasError, match="closed") as caught:
         await call(client)
     assert_secret_free(caught.value)
-    no_request_was_made(mock_api)
+    assert api.calls == []
 
 
-async def test_closed_client_cannot_be_reentered(api_key: str, base_url: str) -> None:
-    client = amas.AsyncAmas(api_key=api_key, base_url=base_url)
+async def test_closed_client_cannot_be_reentered(api: MockAPI) -> None:
+    client = api.client()
     async with client:
         pass
     with pytest.raises(amas.AmasError):
         async with client:
             pass  # pragma: no cover
+    assert api.calls == []
 
 
-def test_client_is_bound_to_one_event_loop(api_key: str, base_url: str) -> None:
+def test_client_is_bound_to_one_event_loop(api: MockAPI) -> None:
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID}, repeat=True)
     first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
     try:
-        with aioresponses() as mock:
-            mock.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID}, repeat=True)
-            client = amas.AsyncAmas(api_key=api_key, base_url=base_url)
-            first.run_until_complete(client.sessions.get(SID))
-            with pytest.raises(amas.AmasError, match="loop"):
-                second.run_until_complete(client.sessions.get(SID))
-            first.run_until_complete(client.aclose())
+        client = api.client()
+        first.run_until_complete(client.sessions.get(SID))
+        with pytest.raises(amas.AmasError, match="loop"):
+            second.run_until_complete(client.sessions.get(SID))
+        assert len(api.calls) == 1  # the call from the other loop never reached the transport
+        first.run_until_complete(client.sessions.get(SID))  # its own loop still works
+        first.run_until_complete(client.aclose())
     finally:
         first.close()
         second.close()
+    assert len(api.calls) == 2
 
 
-async def test_repr_and_str_never_show_the_key(base_url: str) -> None:
+async def test_repr_and_str_never_show_the_key(api: MockAPI) -> None:
     secret = "sk-very-secret-0123456789"
-    client = amas.AsyncAmas(api_key=secret, base_url=base_url)
-    config = client._config
+    client = api.client(api_key=secret)
+    config = make_config(
+        api_key=secret, base_url=BASE, timeout=None, limits=None, default_headers=None
+    )
     assert isinstance(config, ClientConfig)
     for text in (repr(client), str(client), repr(config), str(config)):
         assert secret not in text
-    assert base_url in repr(client)
+    assert BASE in repr(client)
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID})
     async with client:
+        session = await client.sessions.get(SID)
         assert secret not in repr(client)
         assert secret not in repr(client.session(SID))
+        assert secret not in repr(session)
+    request = api.only_call()
+    assert headers_of(request)["x-api-key"] == secret  # it was sent ...
+    assert secret not in repr(request)  # ... but a request's repr never shows headers
+    assert secret not in repr(client.transport)
 
 
 # ---- configuration from the environment -----------------------------------------------------
 
 
-async def test_env_vars_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_env_vars_are_used(monkeypatch: pytest.MonkeyPatch, api: MockAPI) -> None:
     monkeypatch.setenv("AMAS_API_KEY", "env-key")
     monkeypatch.setenv("AMAS_BASE_URL", "https://env.amas.test/api/v1/")
-    with aioresponses() as mock:
-        mock.get(f"https://env.amas.test/api/v1/sessions/{SID}/", payload={"session_id": SID})
-        async with amas.AsyncAmas() as client:
-            assert client.base_url == "https://env.amas.test/api/v1"
-            await client.sessions.get(SID)
-        _, url, call = only_call(mock)
-    assert str(url) == f"https://env.amas.test/api/v1/sessions/{SID}/"
-    assert headers_of(call)["x-api-key"] == "env-key"
+    api.get(f"https://env.amas.test/api/v1/sessions/{SID}/", json={"session_id": SID})
+    async with amas.AsyncAmas(transport=api.transport) as client:
+        assert client.base_url == "https://env.amas.test/api/v1"
+        await client.sessions.get(SID)
+    request = api.only_call()
+    assert full_url(request) == f"https://env.amas.test/api/v1/sessions/{SID}/"
+    assert headers_of(request)["x-api-key"] == "env-key"
 
 
 async def test_explicit_arguments_win_over_env(
-    monkeypatch: pytest.MonkeyPatch, api_key: str, base_url: str
+    monkeypatch: pytest.MonkeyPatch, api: MockAPI
 ) -> None:
     monkeypatch.setenv("AMAS_API_KEY", "env-key")
     monkeypatch.setenv("AMAS_BASE_URL", "https://env.amas.test/api/v1")
-    with aioresponses() as mock:
-        mock.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID})
-        async with amas.AsyncAmas(api_key=api_key, base_url=base_url) as client:
-            await client.sessions.get(SID)
-        _, url, call = only_call(mock)
-    assert str(url) == f"{BASE}/sessions/{SID}/"
-    assert headers_of(call)["x-api-key"] == api_key
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID})
+    async with amas.AsyncAmas(api_key=KEY, base_url=BASE, transport=api.transport) as client:
+        await client.sessions.get(SID)
+    request = api.only_call()
+    assert full_url(request) == f"{BASE}/sessions/{SID}/"
+    assert headers_of(request)["x-api-key"] == KEY
 
 
 def test_default_base_url() -> None:
@@ -746,78 +706,68 @@ def test_default_headers_cannot_carry_the_key() -> None:
         amas.AsyncAmas(api_key="k", default_headers={"X-API-Key": "other"})
 
 
-async def test_default_headers_are_sent(api_key: str, base_url: str) -> None:
-    with aioresponses() as mock:
-        mock.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID})
-        async with amas.AsyncAmas(
-            api_key=api_key, base_url=base_url, default_headers={"X-Tenant": "t1"}
-        ) as client:
-            await client.sessions.get(SID)
-        _, _, call = only_call(mock)
-    assert headers_of(call)["X-Tenant"] == "t1"
-    assert headers_of(call)["x-api-key"] == api_key
+async def test_default_headers_are_sent(api: MockAPI) -> None:
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID})
+    async with api.client(default_headers={"X-Tenant": "t1"}) as client:
+        await client.sessions.get(SID)
+    headers = headers_of(api.only_call())
+    assert headers["X-Tenant"] == "t1"
+    assert headers["x-api-key"] == KEY
+    assert headers["User-Agent"] == USER_AGENT
+
+
+# ---- timeouts: what each attempt carries to the transport -------------------------------------
 
 
 @pytest.mark.parametrize(
     ("timeout", "expected"),
     [
-        (None, aiohttp.ClientTimeout(total=300.0, sock_connect=10.0, sock_read=None)),
-        (30, aiohttp.ClientTimeout(total=30.0, sock_connect=10.0, sock_read=None)),
-        (2.5, aiohttp.ClientTimeout(total=2.5, sock_connect=2.5, sock_read=None)),
-        (
-            amas.Timeout(connect=1, read=2, total=3),
-            aiohttp.ClientTimeout(total=3, sock_connect=1, sock_read=2),
-        ),
+        (None, amas.Timeout(total=300.0, connect=10.0, read=None)),
+        (30, amas.Timeout(total=30.0, connect=10.0, read=None)),
+        (2.5, amas.Timeout(total=2.5, connect=2.5, read=None)),
+        (amas.Timeout(connect=1, read=2, total=3), amas.Timeout(total=3, connect=1, read=2)),
         (
             amas.Timeout(connect=None, read=None, total=None),
-            aiohttp.ClientTimeout(total=None, sock_connect=None, sock_read=None),
+            amas.Timeout(total=None, connect=None, read=None),
         ),
     ],
 )
-async def test_timeout_reaches_aiohttp(
-    timeout: amas.Timeout | float | None, expected: aiohttp.ClientTimeout, api_key: str
+async def test_timeout_reaches_the_transport(
+    timeout: amas.Timeout | float | None, expected: amas.Timeout, api: MockAPI
 ) -> None:
-    with aioresponses() as mock:
-        mock.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID})
-        async with amas.AsyncAmas(
-            api_key=api_key, base_url=BASE, timeout=timeout, max_retries=0
-        ) as client:
-            await client.sessions.get(SID)
-        _, _, call = only_call(mock)
-    assert call.kwargs["timeout"] == expected
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID})
+    async with api.client(timeout=timeout, max_retries=0) as client:
+        await client.sessions.get(SID)
+    assert api.only_call().timeout == expected
 
 
-async def test_the_retry_deadline_bounds_an_attempt_without_a_total_timeout(api_key: str) -> None:
-    with aioresponses() as mock:
-        mock.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID})
-        timeout = amas.Timeout(connect=None, read=None, total=None)
-        policy = amas.RetryPolicy(deadline=42.0)
-        async with amas.AsyncAmas(
-            api_key=api_key, base_url=BASE, timeout=timeout, retry=policy
-        ) as client:
-            await client.sessions.get(SID)
-        _, _, call = only_call(mock)
-    assert call.kwargs["timeout"] == aiohttp.ClientTimeout(total=42.0)
+async def test_the_retry_deadline_bounds_an_attempt_without_a_total_timeout(
+    api: MockAPI,
+) -> None:
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID})
+    timeout = amas.Timeout(connect=None, read=None, total=None)
+    policy = amas.RetryPolicy(deadline=42.0)
+    async with api.client(timeout=timeout, retry=policy) as client:
+        await client.sessions.get(SID)
+    assert api.only_call().timeout == amas.Timeout(connect=None, read=None, total=42.0)
 
 
-async def test_a_middleware_can_set_a_per_request_timeout(api_key: str) -> None:
+async def test_a_middleware_can_set_a_per_request_timeout(api: MockAPI) -> None:
     async def quick(request: amas.Request, handler: amas.Handler) -> amas.Response:
         return await handler(attrs.evolve(request, timeout=amas.Timeout(total=5)))
 
-    with aioresponses() as mock:
-        mock.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID})
-        async with amas.AsyncAmas(api_key=api_key, base_url=BASE, middlewares=[quick]) as c:
-            await c.sessions.get(SID)
-        _, _, call = only_call(mock)
-    assert call.kwargs["timeout"].total == 5
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID})
+    async with api.client(middlewares=[quick]) as c:
+        await c.sessions.get(SID)
+    sent = api.only_call().timeout
+    assert sent is not None
+    assert sent.total == 5
 
 
 # ---- middlewares ----------------------------------------------------------------------------
 
 
-async def test_middleware_sees_request_and_response_once_per_call(
-    api_key: str, base_url: str
-) -> None:
+async def test_middleware_sees_request_and_response_once_per_call(api: MockAPI) -> None:
     requests: list[amas.Request] = []
     responses: list[amas.Response] = []
 
@@ -827,13 +777,12 @@ async def test_middleware_sees_request_and_response_once_per_call(
         responses.append(response)
         return response
 
-    with aioresponses() as mock:
-        mock.post(f"{BASE}/runtime/{SID}/execute/", payload=EXECUTION)
-        mock.get(f"{BASE}/runtime/{SID}/status/", payload={"status": "idle"})
-        async with amas.AsyncAmas(api_key=api_key, base_url=base_url, middlewares=[spy]) as c:
-            await c.runtime.execute(SID, "hi")
-            assert len(requests) == 1
-            await c.runtime.status(SID)
+    api.post(f"{BASE}/runtime/{SID}/execute/", json=EXECUTION)
+    api.get(f"{BASE}/runtime/{SID}/status/", json={"status": "idle"})
+    async with api.client(middlewares=[spy]) as c:
+        await c.runtime.execute(SID, "hi")
+        assert len(requests) == 1
+        await c.runtime.status(SID)
 
     assert [(r.method, r.url) for r in requests] == [
         ("POST", f"{BASE}/runtime/{SID}/execute/"),
@@ -845,13 +794,15 @@ async def test_middleware_sees_request_and_response_once_per_call(
         assert isinstance(request, amas.Request)
         assert all(name.lower() != "x-api-key" for name in request.headers)
         assert KEY not in repr(request)
+    # the key is added below the user's middlewares: the transport did get it
+    assert all(headers_of(sent)["x-api-key"] == KEY for sent in api.calls)
     assert [r.status for r in responses] == [200, 200]
     assert all(isinstance(r, amas.Response) for r in responses)
     assert json.loads(responses[0].content) == EXECUTION
     assert responses[0].request is not None
 
 
-async def test_middleware_order_first_is_outermost(api_key: str, base_url: str) -> None:
+async def test_middleware_order_first_is_outermost(api: MockAPI) -> None:
     trail: list[str] = []
 
     def named(name: str) -> amas.Middleware:
@@ -863,34 +814,29 @@ async def test_middleware_order_first_is_outermost(api_key: str, base_url: str) 
 
         return middleware
 
-    with aioresponses() as mock:
-        mock.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID})
-        async with amas.AsyncAmas(
-            api_key=api_key, base_url=base_url, middlewares=[named("a"), named("b"), named("c")]
-        ) as client:
-            await client.sessions.get(SID)
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID})
+    async with api.client(middlewares=[named("a"), named("b"), named("c")]) as client:
+        await client.sessions.get(SID)
 
     assert trail == ["a>", "b>", "c>", "<c", "<b", "<a"]
 
 
-async def test_middleware_can_modify_headers(api_key: str, base_url: str) -> None:
+async def test_middleware_can_modify_headers(api: MockAPI) -> None:
     async def trace(request: amas.Request, handler: amas.Handler) -> amas.Response:
         headers = {**request.headers, "X-Trace-Id": "t-1", "User-Agent": "mine/1"}
         return await handler(attrs.evolve(request, headers=headers))
 
-    with aioresponses() as mock:
-        mock.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID})
-        async with amas.AsyncAmas(api_key=api_key, base_url=base_url, middlewares=[trace]) as c:
-            await c.sessions.get(SID)
-        _, _, call = only_call(mock)
-    headers = headers_of(call)
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID})
+    async with api.client(middlewares=[trace]) as c:
+        await c.sessions.get(SID)
+    headers = headers_of(api.only_call())
     assert headers["X-Trace-Id"] == "t-1"
     assert headers["User-Agent"] == "mine/1"
-    assert headers["x-api-key"] == api_key
+    assert headers["x-api-key"] == KEY
 
 
 async def test_in_place_header_change_does_not_leak_into_later_requests(
-    api_key: str, base_url: str, monkeypatch: pytest.MonkeyPatch
+    api: MockAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A middleware that mutates request.headers must not change other requests' headers."""
     # If the SDK hands out a shared module-level dict, keep the damage inside this test.
@@ -906,29 +852,28 @@ async def test_in_place_header_change_does_not_leak_into_later_requests(
             request.headers["X-Only-Once"] = "1"
         return await handler(request)
 
-    with aioresponses() as mock:
-        mock.get(f"{BASE}/sessions/{SID}/", payload={"session_id": SID}, repeat=True)
-        async with amas.AsyncAmas(api_key=api_key, base_url=base_url, middlewares=[once]) as c:
-            await c.sessions.get(SID)
-            await c.sessions.get(SID)
-        async with amas.AsyncAmas(api_key=api_key, base_url=base_url) as other:
-            await other.sessions.get(SID)
-        assert mock.requests is not None
-        (first, second, third) = mock.requests[("GET", URL(f"{BASE}/sessions/{SID}/"))]
+    api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID}, repeat=True)
+    async with api.client(middlewares=[once]) as c:
+        await c.sessions.get(SID)
+        await c.sessions.get(SID)
+    other_api = MockAPI(base_url=BASE, api_key=KEY)
+    other_api.get(f"{BASE}/sessions/{SID}/", json={"session_id": SID})
+    async with other_api.client() as other:
+        await other.sessions.get(SID)
+    first, second = api.calls
     assert headers_of(first).get("X-Only-Once") == "1"
     assert "X-Only-Once" not in headers_of(second)
-    assert "X-Only-Once" not in headers_of(third)
+    assert "X-Only-Once" not in headers_of(other_api.only_call())
 
 
-async def test_middleware_can_short_circuit(api_key: str, base_url: str) -> None:
+async def test_middleware_can_short_circuit(api: MockAPI) -> None:
     async def canned(request: amas.Request, handler: amas.Handler) -> amas.Response:
         body = json.dumps({"session_id": "from-cache"}).encode()
         return amas.Response(status=200, headers={}, content=body, request=request, url=request.url)
 
-    with aioresponses() as mock:
-        async with amas.AsyncAmas(api_key=api_key, base_url=base_url, middlewares=[canned]) as c:
-            session = await c.sessions.get(SID)
-        no_request_was_made(mock)
+    async with api.client(middlewares=[canned]) as c:
+        session = await c.sessions.get(SID)
+    assert api.calls == []
     assert session.id == "from-cache"
 
 
@@ -951,40 +896,38 @@ def test_middlewares_must_be_callable() -> None:
     ],
 )
 async def test_key_is_not_sent_when_a_middleware_changes_the_host(
-    foreign: str, api_key: str, base_url: str
+    foreign: str, api: MockAPI
 ) -> None:
     target = f"{foreign}/api/v1/sessions/{SID}/"
 
     async def reroute(request: amas.Request, handler: amas.Handler) -> amas.Response:
         return await handler(attrs.evolve(request, url=target))
 
-    with aioresponses() as mock:
-        mock.get(target, payload={"session_id": SID})
-        async with amas.AsyncAmas(api_key=api_key, base_url=base_url, middlewares=[reroute]) as c:
-            await c.sessions.get(SID)
-        _, url, call = only_call(mock)
-    assert str(url) == target
-    headers = headers_of(call)
+    api.get(target, json={"session_id": SID})
+    async with api.client(middlewares=[reroute]) as c:
+        await c.sessions.get(SID)
+    request = api.only_call()
+    assert full_url(request) == target
+    headers = headers_of(request)
     assert "x-api-key" not in headers
-    assert api_key not in repr(call.kwargs)
-    assert headers["User-Agent"] == f"amas-async/{amas.__version__}"
+    assert KEY not in repr(request)
+    assert all(KEY not in value for value in headers.values())
+    assert headers["User-Agent"] == USER_AGENT
 
 
-async def test_key_smuggled_in_headers_is_stripped_for_another_host(
-    api_key: str, base_url: str
-) -> None:
+async def test_key_smuggled_in_headers_is_stripped_for_another_host(api: MockAPI) -> None:
     target = f"https://evil.test/sessions/{SID}/"
 
     async def smuggle(request: amas.Request, handler: amas.Handler) -> amas.Response:
         headers = {**request.headers, "X-Api-Key": "copied"}
         return await handler(attrs.evolve(request, url=target, headers=headers))
 
-    with aioresponses() as mock:
-        mock.get(target, payload={"session_id": SID})
-        async with amas.AsyncAmas(api_key=api_key, base_url=base_url, middlewares=[smuggle]) as c:
-            await c.sessions.get(SID)
-        _, _, call = only_call(mock)
-    assert "x-api-key" not in headers_of(call)
+    api.get(target, json={"session_id": SID})
+    async with api.client(middlewares=[smuggle]) as c:
+        await c.sessions.get(SID)
+    headers = headers_of(api.only_call())
+    assert "x-api-key" not in headers
+    assert "copied" not in headers.values()
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
@@ -997,79 +940,78 @@ async def test_key_smuggled_in_headers_is_stripped_for_another_host(
     ],
 )
 async def test_redirect_to_another_origin_is_not_followed(
-    status: int, location: str, client: amas.AsyncAmas, mock_api: aioresponses
+    status: int, location: str, client: amas.AsyncAmas, api: MockAPI
 ) -> None:
-    mock_api.get(f"{BASE}/sessions/{SID}/", status=status, headers={"Location": location})
-    mock_api.get(re.compile(r".*evil\.test.*"), payload={"session_id": "stolen"})
-    mock_api.get(re.compile(r"http://amas\.test/.*"), payload={"session_id": "stolen"})
+    api.get(f"{BASE}/sessions/{SID}/", status=status, headers={"Location": location})
+    api.get(re.compile(r".*evil\.test.*"), json={"session_id": "stolen"})
+    api.get(re.compile(r"^http://amas\.test/.*"), json={"session_id": "stolen"})
 
     with pytest.raises(amas.APIStatusError) as caught:
         await client.sessions.get(SID)
 
     assert caught.value.status_code == status
     assert_secret_free(caught.value)
-    _, url, _ = only_call(mock_api)  # nothing was sent to the other origin
-    assert str(url) == f"{BASE}/sessions/{SID}/"
+    request = api.only_call()  # nothing was sent to the other origin
+    assert full_url(request) == f"{BASE}/sessions/{SID}/"
 
 
 @pytest.mark.parametrize(
     "location", ["/api/v1/sessions/moved/", f"{BASE}/sessions/moved/", "../moved/"]
 )
 async def test_same_origin_redirect_is_followed_with_the_key(
-    location: str, client: amas.AsyncAmas, mock_api: aioresponses
+    location: str, client: amas.AsyncAmas, api: MockAPI
 ) -> None:
-    mock_api.get(f"{BASE}/sessions/{SID}/", status=302, headers={"Location": location})
-    mock_api.get(f"{BASE}/sessions/moved/", payload={"session_id": "moved"})
+    api.get(f"{BASE}/sessions/{SID}/", status=302, headers={"Location": location})
+    api.get(f"{BASE}/sessions/moved/", json={"session_id": "moved"})
 
     session = await client.sessions.get(SID)
 
     assert session.id == "moved"
-    found = all_calls(mock_api)
-    assert [str(url) for _, url, _ in found] == [
+    assert [full_url(request) for request in api.calls] == [
         f"{BASE}/sessions/{SID}/",
         f"{BASE}/sessions/moved/",
     ]
-    assert all(headers_of(call)["x-api-key"] == KEY for _, _, call in found)
+    assert all(headers_of(request)["x-api-key"] == KEY for request in api.calls)
 
 
-async def test_307_redirect_keeps_method_and_body(
-    client: amas.AsyncAmas, mock_api: aioresponses
-) -> None:
-    mock_api.post(
+async def test_307_redirect_keeps_method_and_body(client: amas.AsyncAmas, api: MockAPI) -> None:
+    api.post(
         f"{BASE}/runtime/{SID}/execute/",
         status=307,
         headers={"Location": f"{BASE}/runtime/other/execute/"},
     )
-    mock_api.post(f"{BASE}/runtime/other/execute/", payload=EXECUTION)
+    api.post(f"{BASE}/runtime/other/execute/", json=EXECUTION)
 
     await client.runtime.execute(SID, "hi", correlation_id="c1")
 
-    found = all_calls(mock_api)
-    assert [(m, str(u)) for m, u, _ in found] == [
+    first, second = api.calls
+    assert [(r.method, full_url(r)) for r in (first, second)] == [
         ("POST", f"{BASE}/runtime/{SID}/execute/"),
         ("POST", f"{BASE}/runtime/other/execute/"),
     ]
-    assert sent_json(found[1][2]) == {"content": "hi", "correlation_id": "c1"}
+    assert sent_json(second) == {"content": "hi", "correlation_id": "c1"}
+    assert_json_headers(second)
+    # the same call: the same idempotency key on both hops
+    assert headers_of(second)["Idempotency-Key"] == headers_of(first)["Idempotency-Key"]
 
 
-async def test_303_redirect_after_post_becomes_get(
-    client: amas.AsyncAmas, mock_api: aioresponses
-) -> None:
-    mock_api.post(f"{BASE}/sessions/", status=303, headers={"Location": f"{BASE}/sessions/s9/"})
-    mock_api.get(f"{BASE}/sessions/s9/", payload={"session_id": "s9"})
+async def test_303_redirect_after_post_becomes_get(client: amas.AsyncAmas, api: MockAPI) -> None:
+    api.post(f"{BASE}/sessions/", status=303, headers={"Location": f"{BASE}/sessions/s9/"})
+    api.get(f"{BASE}/sessions/s9/", json={"session_id": "s9"})
 
     session = await client.sessions.create({"name": "n", "agent_type": "llm_agent"})
 
     assert session.id == "s9"
-    method, _, call = all_calls(mock_api)[1]
-    assert method == "GET"
-    assert call.kwargs.get("data") is None
+    _, follow = api.calls
+    assert (follow.method, full_url(follow)) == ("GET", f"{BASE}/sessions/s9/")
+    assert follow.content is None
+    assert follow.multipart is None
+    assert "Content-Type" not in headers_of(follow)
+    assert headers_of(follow)["x-api-key"] == KEY
 
 
-async def test_redirect_loop_ends_in_an_error(
-    client: amas.AsyncAmas, mock_api: aioresponses
-) -> None:
-    mock_api.get(
+async def test_redirect_loop_ends_in_an_error(client: amas.AsyncAmas, api: MockAPI) -> None:
+    api.get(
         f"{BASE}/sessions/{SID}/",
         status=302,
         headers={"Location": f"{BASE}/sessions/{SID}/"},
@@ -1078,4 +1020,21 @@ async def test_redirect_loop_ends_in_an_error(
     with pytest.raises(amas.APIStatusError) as caught:
         await client.sessions.get(SID)
     assert caught.value.status_code == 302
-    assert 1 < len(all_calls(mock_api)) <= 10
+    assert 1 < len(api.calls) <= 10
+
+
+async def test_a_followed_redirect_always_carries_the_key(
+    client: amas.AsyncAmas, api: MockAPI
+) -> None:
+    api.get(
+        f"{BASE}/sessions/{SID}/",
+        status=302,
+        headers={"Location": "https://AMAS.TEST/api/v1/sessions/moved/"},
+    )
+    api.get(
+        re.compile(r"(?i)^https://amas\.test/api/v1/sessions/moved/$"), json={"session_id": "m"}
+    )
+    with contextlib.suppress(amas.APIStatusError):
+        await client.sessions.get(SID)  # not following it would be fine too
+    # whatever the client decided to follow went with the key
+    assert all(headers_of(request).get("x-api-key") == KEY for request in api.calls)
