@@ -130,7 +130,7 @@ class AsyncAmas:
             raise InvalidRequestError("limits= configures the default transport; not both")
         policy = resolve_policy(retry, max_retries)
         inner = (throttle,) if throttle is not None else ()
-        auth = AuthMiddleware(config.api_key, config.origin, config.default_headers)
+        auth = AuthMiddleware(config.api_key, config.origin, config.default_headers, hide_key=False)
         self._setup(config, _Pool(transport, auth), policy, tuple(middlewares), inner, None)
         self._owns_pool = True
 
@@ -155,7 +155,9 @@ class AsyncAmas:
             chain.append(RetryMiddleware(policy, timeout or config.timeout))
         chain.extend(inner)
         chain.append(log_exchange)
-        chain.append(pool.auth)  # innermost: nothing above ever sees the key
+        # Innermost: nothing above ever sees the key (the answers' requests are put back
+        # without it when user middlewares could look at them).
+        chain.append(pool.auth if not middlewares else pool.auth.hiding_key())
         self._middlewares: tuple[Middleware, ...] = tuple(chain)
         self._handler: Handler | None = None
         self._closed = False

@@ -31,6 +31,7 @@ __all__ = [
     "Params",
     "Request",
     "Response",
+    "answer",
     "build_chain",
     "origin_of",
 ]
@@ -120,17 +121,20 @@ def _index(items: Iterable[tuple[str, str]]) -> dict[str, tuple[str, str]]:
 _EMPTY_HEADERS = Headers()
 
 
-@attrs.frozen
+@attrs.define
 class Request:
-    """One HTTP request, as the middlewares and the transport see it (a frozen value).
+    """One HTTP request, as the middlewares and the transport see it.
 
     ``content`` is an encoded body; ``multipart`` an immutable form the transport rebuilds on
     every attempt (so a retried upload re-streams its file). ``timeout`` bounds one attempt.
     ``idempotent`` says whether sending it twice is harmless (the retry policy reads it);
     ``attempt`` is its attempt number (1 for the first); ``extensions`` carries per-request
     options between layers. ``headers`` never holds the API key above the innermost layer,
-    which adds it only for the base URL's origin; ``repr`` never shows headers. Change one
-    with :meth:`replace` (or ``attrs.evolve``).
+    which adds it only for the base URL's origin; ``repr`` never shows headers.
+
+    Treat it as a value: every layer passes a changed copy on (:meth:`replace`, or
+    ``attrs.evolve``) and never assigns to a request it was given. (It is not frozen only
+    because a frozen attrs class costs twice as much to build, on every attempt.)
     """
 
     method: str
@@ -164,14 +168,15 @@ class Request:
         return clone
 
 
-@attrs.frozen(init=False)
+@attrs.define(init=False)
 class Response:
-    """A complete HTTP answer (a frozen value): the body is read, the connection released.
+    """A complete HTTP answer: the body is read and the connection released already.
 
     ``Response(200, json={...})`` encodes a JSON body and sets its content type (handy in a
     mock transport's handler); ``text=`` does the same for text. A transport sets ``request``
     and ``url``; ``attempts`` is how many attempts the call took (the retry layer sets it on
-    the answer it returns).
+    the answer it returns). Treat it as a value, like :class:`Request`: :meth:`replace` makes
+    a changed copy.
     """
 
     status: int
@@ -247,6 +252,22 @@ class Response:
     def json(self) -> Any:
         """The body parsed as JSON (raises ValueError when it is not JSON)."""
         return _json.loads(self.content)
+
+
+def answer(
+    status: int,
+    headers: Headers,
+    content: bytes,
+    request: Request,
+    url: str,
+    reason: str | None,
+    elapsed: float,
+    attempts: int,
+) -> Response:
+    """A :class:`Response` from values a transport has already checked (no conversions)."""
+    response: Response = Response.__new__(Response)
+    response.__attrs_init__(status, headers, content, request, url, reason, elapsed, attempts)
+    return response
 
 
 Handler = Callable[[Request], Awaitable[Response]]

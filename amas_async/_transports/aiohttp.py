@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import aiohttp
 
 from .._config import Limits, Timeout
-from .._http import Headers, Request, Response
+from .._http import Headers, Request, Response, answer
 from .._multipart import MultipartBody
 from ..errors import AmasError, APIConnectionError, APITimeoutError, InvalidRequestError
 
@@ -47,6 +47,7 @@ class AiohttpTransport:
     def __init__(self, *, limits: Limits | None = None, timeout: Timeout | None = None) -> None:
         self._limits = limits or Limits()
         self._timeout = timeout or Timeout()
+        self._default_timeout = _client_timeout(self._timeout)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -70,7 +71,7 @@ class AiohttpTransport:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            timeout=_client_timeout(self._timeout),
+            timeout=self._default_timeout,
             auto_decompress=True,
             raise_for_status=False,
             # Cookies are not part of the API; a shared jar would leak state between users.
@@ -89,7 +90,11 @@ class AiohttpTransport:
         """Send one attempt of ``request`` and return its complete answer."""
         session = self._session or self._open()
         method, url = request.method, request.url
-        timeout = _client_timeout(request.timeout) if request.timeout is not None else None
+        own = request.timeout
+        # The client passes its default Timeout object itself: no hashing for the cache.
+        timeout = self._default_timeout if own is self._timeout else None
+        if timeout is None and own is not None:
+            timeout = _client_timeout(own)
         started = time.monotonic()
         files: list[BinaryIO] = []
         try:
@@ -139,15 +144,15 @@ class AiohttpTransport:
         finally:
             for handle in files:
                 handle.close()
-        return Response(
+        return answer(
             status,
-            headers=Headers.from_raw(raw_headers),
-            content=body,
-            request=request,
-            url=url,
-            reason=reason,
-            elapsed=time.monotonic() - started,
-            attempts=request.attempt,
+            Headers.from_raw(raw_headers),
+            body,
+            request,
+            url,
+            reason,
+            time.monotonic() - started,
+            request.attempt,
         )
 
 
