@@ -84,8 +84,9 @@ class AsyncAmas:
     off); ``limits`` sizes the connection pool; ``middlewares`` are ``(request, handler)``
     callables wrapped around every call (outside the retries), the first outermost;
     ``throttle`` (a :class:`Throttle`) rate-limits every attempt of every call; ``transport``
-    (an :class:`AsyncTransport`) replaces the default aiohttp one, for example with
-    ``amas_async.testing.MockTransport``. The client closes its transport when it is closed.
+    (an :class:`AsyncTransport`) replaces the default :class:`AiohttpTransport`, for example
+    with ``amas_async.testing.MockTransport``. The client closes its transport when it is
+    closed.
 
     Use it as ``async with AsyncAmas() as client:`` or call :meth:`aclose`. The transport is
     used from the event loop of the first call; a closed client cannot be reopened.

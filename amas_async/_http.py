@@ -1,11 +1,11 @@
 """The SDK's own HTTP vocabulary: headers, requests, responses, middlewares and the transport seam.
 
-Every layer of the client works on these types; none of them is aiohttp's. A transport is
+Every layer of the client works on these types; none comes from the HTTP library. A transport is
 anything with ``async handle(request) -> Response`` and ``async aclose()``
-(:class:`AsyncTransport`): the aiohttp one is the default, ``amas_async.testing.MockTransport``
+(:class:`AsyncTransport`): ``AiohttpTransport`` is the default, ``amas_async.testing.MockTransport``
 answers from a function, and users may write their own.
 
-Middlewares have aiohttp's shape, ``middleware(request, handler) -> awaitable response``, the
+Middlewares have the usual shape, ``middleware(request, handler) -> awaitable response``, the
 first of a list being the outermost. They run in our own chain above the transport, so they run
 the same under a mock transport, aioresponses and a real server. A middleware may be a plain
 function that returns ``handler(request)``'s awaitable: that adds no coroutine frame.

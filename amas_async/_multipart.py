@@ -1,11 +1,9 @@
 """File inputs: validate early, stream from disk, a fresh body for every attempt.
 
 A :class:`MultipartBody` is an immutable description of a multipart form, not a body: the
-transport turns it into an aiohttp payload anew for each attempt, so a retried upload re-streams
-the same bytes from the start (aiohttp's ``FormData`` cannot be sent twice). A path is opened
-per attempt and streamed by aiohttp in chunks, never read whole into memory.
-
-Nothing here imports aiohttp.
+transport builds a fresh payload from it for each attempt, so a retried upload re-streams the
+same bytes from the start (an HTTP library's form object can usually be sent only once). A path
+is opened per attempt and streamed in chunks, never read whole into memory.
 """
 
 from __future__ import annotations

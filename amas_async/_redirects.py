@@ -22,7 +22,7 @@ async def follow_redirects(
     """Follow ``response`` (a 3xx to ``request``) while it points into ``origin``.
 
     303, and 301/302 after anything but GET/HEAD, continue as a GET without a body (as
-    browsers and aiohttp do); 307/308 repeat the method and body. At most
+    browsers do); 307/308 repeat the method and body. At most
     :data:`MAX_REDIRECTS` hops are followed; then the last 3xx is returned.
     """
     home = origin_of(origin)

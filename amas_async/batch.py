@@ -29,7 +29,6 @@ from collections.abc import (
     Coroutine,
     Iterable,
     Mapping,
-    Sequence,
 )
 from typing import Any, TypeAlias
 
@@ -38,7 +37,7 @@ import attrs
 from ._checks import check_int
 from ._throttle import Throttle
 from .errors import AmasError, InvalidContentError, InvalidRequestError
-from .models import ContentPart, Execution
+from .models import Content, Execution
 
 __all__ = [
     "TASK_PREFIX",
@@ -57,7 +56,6 @@ TASK_PREFIX = "amas-batch-"
 _REQUEST_KEYS = frozenset(("session_id", "content", "inputs", "correlation_id", "idempotency_key"))
 
 #: What ``runtime.execute`` sends: text, one part, or a sequence of parts.
-Content: TypeAlias = str | ContentPart | Sequence[ContentPart]
 
 
 @attrs.frozen(kw_only=True)

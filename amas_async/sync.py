@@ -1,7 +1,7 @@
 """``Amas``: the blocking shim over :class:`AsyncAmas`, one background event loop per client.
 
 Each client starts, on first use, a daemon thread running an event loop under anyio's blocking
-portal; that loop owns the ``AsyncAmas`` and its aiohttp session for the client's whole life
+portal; that loop owns the ``AsyncAmas`` and its connection pool for the client's whole life
 (and for the clients ``with_options`` derives from it, which share it). Every sync method is
 one call onto that loop, with no logic of its own. It works in plain scripts, from many
 threads sharing one client, and from code that runs inside an event loop (a Jupyter cell, a
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import enum
 import inspect
 import threading
 import weakref
@@ -46,8 +47,7 @@ from ._retry import RetryPolicy
 from ._throttle import Throttle
 from .batch import BatchResult, Requests
 from .errors import AmasError
-from .models import Execution, ImageUpload, Message, MessagePage, SessionStatus
-from .resources.runtime import Content
+from .models import Content, Execution, ImageUpload, Message, MessagePage, SessionStatus
 from .resources.sessions import ConfigTypes
 from .resources.sessions import Session as AsyncSession
 
@@ -85,11 +85,14 @@ async def _run_call(
         call.done.set()
 
 
-_END: Any = object()
+class _End(enum.Enum):
+    """The end of an iterator pulled from a worker thread."""
+
+    END = "END"
 
 
-def _next_or_end(iterator: Iterator[T]) -> T:
-    return next(iterator, _END)
+def _next_or_end(iterator: Iterator[T]) -> T | _End:
+    return next(iterator, _End.END)
 
 
 async def _pulled_in_threads(items: Iterable[T]) -> AsyncIterator[T]:
@@ -97,7 +100,7 @@ async def _pulled_in_threads(items: Iterable[T]) -> AsyncIterator[T]:
     iterator = await anyio.to_thread.run_sync(iter, items)
     while True:
         item = await anyio.to_thread.run_sync(_next_or_end, iterator)
-        if item is _END:
+        if isinstance(item, _End):
             return
         yield item
 

@@ -43,6 +43,14 @@ def threaded_emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture
+def served_emulator(threaded_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """``threaded_emulator`` with ``AMAS_BASE_URL`` / ``AMAS_API_KEY`` pointing at it (the CLI)."""
+    monkeypatch.setenv("AMAS_BASE_URL", threaded_emulator.base_url)
+    monkeypatch.setenv("AMAS_API_KEY", threaded_emulator.api_key)
+    return threaded_emulator
+
+
+@pytest.fixture
 async def client(api_key: str, base_url: str) -> AsyncIterator[amas.AsyncAmas]:
     """An open client on the aiohttp transport (to be used with ``mock_api``)."""
     async with amas.AsyncAmas(api_key=api_key, base_url=base_url) as opened:

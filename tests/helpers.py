@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 async def wait_until(
@@ -27,3 +30,16 @@ def wait_until_sync(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout} s")
         time.sleep(0.02)
+
+
+def upload_sources(tmp_path: Path, png: bytes) -> dict[str, tuple[Callable[[], Any], str]]:
+    """Every kind of file argument an upload takes, each with the file name it should send."""
+    path = tmp_path / "photo.png"
+    path.write_bytes(png)
+    return {
+        "path": (lambda: path, "photo.png"),
+        "str-path": (lambda: str(path), "photo.png"),
+        "bytes": (lambda: png, "upload.png"),
+        "bytearray": (lambda: bytearray(png), "upload.png"),
+        "BytesIO": (lambda: io.BytesIO(png), "upload.png"),
+    }

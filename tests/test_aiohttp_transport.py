@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import email.parser
-import io
 import json
 import re
 import socket
@@ -27,6 +26,7 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 from aioresponses import aioresponses
 from aioresponses.core import RequestCall
+from helpers import upload_sources
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -229,23 +229,11 @@ async def test_agent_key_reaches_a_real_server_intact(
 # ---- multipart forms ----------------------------------------------------------------------------
 
 
-def _upload_sources(tmp_path: Path) -> dict[str, tuple[Callable[[], Any], str]]:
-    png = tmp_path / "photo.png"
-    png.write_bytes(PNG)
-    return {
-        "path": (lambda: png, "photo.png"),
-        "str-path": (lambda: str(png), "photo.png"),
-        "bytes": (lambda: PNG, "upload.png"),
-        "bytearray": (lambda: bytearray(PNG), "upload.png"),
-        "BytesIO": (lambda: io.BytesIO(PNG), "upload.png"),
-    }
-
-
 @pytest.mark.parametrize("source", ["path", "str-path", "bytes", "bytearray", "BytesIO"])
 async def test_images_upload_is_a_multipart_form_on_the_wire(
     source: str, tmp_path: Path, client: amas.AsyncAmas, mock_api: aioresponses
 ) -> None:
-    make, filename = _upload_sources(tmp_path)[source]
+    make, filename = upload_sources(tmp_path, PNG)[source]
     capture = Upload()
     mock_api.post(f"{BASE}/images/upload/", payload=UPLOAD_ANSWER, callback=capture.record)
 

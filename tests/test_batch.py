@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from helpers import wait_until
 
 import amas_async as amas
 from amas_async import batch
@@ -24,15 +25,6 @@ def batch_tasks() -> list[asyncio.Task[Any]]:
 
 async def make_sessions(client: amas.AsyncAmas, count: int) -> list[str]:
     return [(await client.sessions.create(FLAT)).id for _ in range(count)]
-
-
-async def until_idle(emulator: Emulator) -> None:
-    """Wait (up to 10 s) until the emulator handles no request."""
-    for _ in range(2000):
-        if not emulator.in_flight:
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"the emulator still handles {emulator.in_flight} requests")
 
 
 # ---- the big one -----------------------------------------------------------------------------
@@ -212,7 +204,8 @@ async def cancel_a_batch_then_reuse_the_pool(
     assert batch_tasks() == []
     # the client is still fine, and its whole pool is free: its 8 connections serve 8 sessions
     # at once (a connection kept by a cancelled request would leave one of them waiting)
-    await until_idle(amas_emulator)  # the emulator finishes the turns it had started
+    # the emulator finishes the turns it had started
+    await wait_until(lambda: not amas_emulator.in_flight, timeout=10, what="emulator idle")
     amas_emulator.set_turn_delay(0)
     after = await asyncio.wait_for(
         client.runtime.execute_many(

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,23 +25,6 @@ EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "support_agent.
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
-
-
-@pytest.fixture
-def served() -> Iterator[Emulator]:
-    """An emulator in a background thread, with the environment pointing at it."""
-    emu = Emulator()
-    with emu.run_in_thread():
-        old = {k: os.environ.get(k) for k in ("AMAS_BASE_URL", "AMAS_API_KEY")}
-        os.environ["AMAS_BASE_URL"], os.environ["AMAS_API_KEY"] = emu.base_url, emu.api_key
-        try:
-            yield emu
-        finally:
-            for key, value in old.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def test_demo_walks_the_tutorial(runner: CliRunner) -> None:
@@ -66,7 +48,7 @@ def test_demo_walks_the_tutorial(runner: CliRunner) -> None:
 
 
 def test_session_create_and_execute_against_a_server(
-    runner: CliRunner, served: Emulator, tmp_path: Path
+    runner: CliRunner, served_emulator: Emulator, tmp_path: Path
 ) -> None:
     created = runner.invoke(main, ["session", "create", EXAMPLE])
     assert created.exit_code == 0, created.output
@@ -95,7 +77,7 @@ def test_session_create_and_execute_against_a_server(
     assert "assistant>" in executed.output
     assert "for Ada" in executed.output
     assert "[image: " in executed.output
-    (upload,) = served.uploads.values()
+    (upload,) = served_emulator.uploads.values()
     assert upload.data == tiny_png()
     assert upload.filename == "dot.png"
 
@@ -111,11 +93,11 @@ def test_session_create_and_execute_against_a_server(
     assert history.exit_code == 0
     assert "user> Hello there" in history.output
     assert "2 of 4 messages" in history.output
-    assert served.executed_turns == 2
+    assert served_emulator.executed_turns == 2
 
 
 def test_errors_are_one_line_with_exit_1(
-    runner: CliRunner, served: Emulator, tmp_path: Path
+    runner: CliRunner, served_emulator: Emulator, tmp_path: Path
 ) -> None:
     missing = runner.invoke(main, ["execute", "no-such-session", "hi"])
     assert missing.exit_code == 1
@@ -166,7 +148,7 @@ def test_chat_with_a_config_until_eof(runner: CliRunner) -> None:
     assert replies[1].endswith("| How are you?")
 
 
-def test_chat_reports_errors_and_goes_on(runner: CliRunner, served: Emulator) -> None:
+def test_chat_reports_errors_and_goes_on(runner: CliRunner, served_emulator: Emulator) -> None:
     result = runner.invoke(main, ["chat", "--session", "no-such-session"], input="hi\nagain\n")
     assert result.exit_code == 0, result.output
     assert result.output.count("error: 404") == 2

@@ -9,11 +9,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from amas_async.cli import main
@@ -21,15 +19,6 @@ from amas_async.testing import Emulator
 
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "support_agent.yaml")
 INPUTS = {"user_name": "Ada", "tone": "warm"}
-
-
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    emu = Emulator()
-    with emu.run_in_thread():
-        monkeypatch.setenv("AMAS_BASE_URL", emu.base_url)
-        monkeypatch.setenv("AMAS_API_KEY", emu.api_key)
-        yield emu
 
 
 def write_input(path: Path, lines: list[Any]) -> Path:
@@ -53,7 +42,7 @@ def lines_for(count: int, sessions: int | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def test_batch_writes_one_line_per_id(served: Emulator, tmp_path: Path) -> None:
+def test_batch_writes_one_line_per_id(served_emulator: Emulator, tmp_path: Path) -> None:
     source = write_input(
         tmp_path / "in.jsonl",
         [*lines_for(40, sessions=4), {"id": 99, "content": "lone", "inputs": INPUTS}],
@@ -88,15 +77,17 @@ def test_batch_writes_one_line_per_id(served: Emulator, tmp_path: Path) -> None:
     for r in records:
         by_key.setdefault(str(r["session"]), set()).add(r["session_id"])
     assert all(len(ids) == 1 for key, ids in by_key.items() if key != "None")
-    assert len(served.session_ids) == 5
+    assert len(served_emulator.session_ids) == 5
     # each session's history holds its lines in input order
     for key in ("s0", "s1"):
         (sid,) = by_key[key]
-        said = [m.content for m in served.session_state(sid).history if m.role == "user"]
+        said = [m.content for m in served_emulator.session_state(sid).history if m.role == "user"]
         assert said == [f"question {i}" for i in range(40) if f"s{i % 4}" == key]
 
 
-def test_malformed_lines_are_reported_and_skipped(served: Emulator, tmp_path: Path) -> None:
+def test_malformed_lines_are_reported_and_skipped(
+    served_emulator: Emulator, tmp_path: Path
+) -> None:
     source = write_input(
         tmp_path / "in.jsonl",
         [
@@ -131,10 +122,12 @@ def test_malformed_lines_are_reported_and_skipped(served: Emulator, tmp_path: Pa
     ) == ["a", "d"]
 
 
-def test_resume_retries_failures_and_skips_what_is_done(served: Emulator, tmp_path: Path) -> None:
+def test_resume_retries_failures_and_skips_what_is_done(
+    served_emulator: Emulator, tmp_path: Path
+) -> None:
     source = write_input(tmp_path / "in.jsonl", lines_for(30, sessions=3))
     out = tmp_path / "out.jsonl"
-    served.fail_next(5, status=500, path="/execute/")  # not retried for executions
+    served_emulator.fail_next(5, status=500, path="/execute/")  # not retried for executions
     first = CliRunner().invoke(
         main,
         [
@@ -156,7 +149,7 @@ def test_resume_retries_failures_and_skips_what_is_done(served: Emulator, tmp_pa
     assert failed[0]["error"]["type"] == "InternalServerError"
     assert failed[0]["error"]["status_code"] == 500
     sessions_before = {r["session"]: r["session_id"] for r in read_output(out)}
-    turns_before = served.executed_turns
+    turns_before = served_emulator.executed_turns
 
     second = CliRunner().invoke(
         main, ["batch", str(source), "-o", str(out), "--config", EXAMPLE, "--no-progress"]
@@ -168,12 +161,12 @@ def test_resume_retries_failures_and_skips_what_is_done(served: Emulator, tmp_pa
         f"q{i}" for i in range(30)
     )  # exactly one each
     assert all(r["status"] == "ok" for r in records)
-    assert served.executed_turns == turns_before + 5
+    assert served_emulator.executed_turns == turns_before + 5
     assert {r["session"]: r["session_id"] for r in records} == sessions_before  # same conversations
-    assert len(served.session_ids) == 3
+    assert len(served_emulator.session_ids) == 3
 
 
-def test_a_crash_cut_line_is_dropped_on_resume(served: Emulator, tmp_path: Path) -> None:
+def test_a_crash_cut_line_is_dropped_on_resume(served_emulator: Emulator, tmp_path: Path) -> None:
     source = write_input(tmp_path / "in.jsonl", lines_for(6))
     out = tmp_path / "out.jsonl"
     assert (
@@ -193,7 +186,7 @@ def test_a_crash_cut_line_is_dropped_on_resume(served: Emulator, tmp_path: Path)
     assert Counter(r["id"] for r in read_output(out)) == Counter(f"q{i}" for i in range(6))
 
 
-def test_one_session_for_every_line(served: Emulator, tmp_path: Path) -> None:
+def test_one_session_for_every_line(served_emulator: Emulator, tmp_path: Path) -> None:
     runner = CliRunner()
     created = runner.invoke(main, ["session", "create", EXAMPLE])
     session_id = created.output.split("session_id: ")[1].split()[0]
@@ -204,7 +197,9 @@ def test_one_session_for_every_line(served: Emulator, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert {r["session_id"] for r in read_output(out)} == {session_id}
-    said = [m.content for m in served.session_state(session_id).history if m.role == "user"]
+    said = [
+        m.content for m in served_emulator.session_state(session_id).history if m.role == "user"
+    ]
     assert said == [f"question {i}" for i in range(5)]
 
 
@@ -265,8 +260,10 @@ def test_progress_bar_and_summary(tmp_path: Path) -> None:
     assert "20 ok, 0 failed" in proc.stderr
 
 
-def test_ctrl_c_keeps_what_finished_and_resume_completes(served: Emulator, tmp_path: Path) -> None:
-    served.set_turn_delay(0.02)
+def test_ctrl_c_keeps_what_finished_and_resume_completes(
+    served_emulator: Emulator, tmp_path: Path
+) -> None:
+    served_emulator.set_turn_delay(0.02)
     source = write_input(tmp_path / "in.jsonl", lines_for(200, sessions=4))
     out = tmp_path / "out.jsonl"
     command = [
@@ -303,7 +300,7 @@ def test_ctrl_c_keeps_what_finished_and_resume_completes(served: Emulator, tmp_p
     assert "Traceback" not in stderr
     partial = read_output(out)  # every line is whole JSON
     assert 20 <= len(partial) < 200
-    served.set_turn_delay(0)
+    served_emulator.set_turn_delay(0)
     again = CliRunner().invoke(
         main, ["batch", str(source), "-o", str(out), "--config", EXAMPLE, "--no-progress"]
     )
@@ -312,4 +309,4 @@ def test_ctrl_c_keeps_what_finished_and_resume_completes(served: Emulator, tmp_p
     assert Counter(r["id"] for r in records) == Counter(f"q{i}" for i in range(200))
     # no duplicated turn: lines in flight at Ctrl-C may have run on the server; the resumed run
     # sends the same Idempotency-Key for them, so they are replayed, not run again
-    assert served.executed_turns == 200
+    assert served_emulator.executed_turns == 200

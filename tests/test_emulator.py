@@ -17,13 +17,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from helpers import wait_until
 from multidict import CIMultiDictProxy
 
 from amas_async.testing._emulator import (
@@ -114,8 +115,8 @@ class Reply:
 
 
 class Api:
-    def __init__(self, emu: Emulator, http: aiohttp.ClientSession) -> None:
-        self.emu = emu
+    def __init__(self, amas_emulator: Emulator, http: aiohttp.ClientSession) -> None:
+        self.amas_emulator = amas_emulator
         self.http = http
 
     async def call(
@@ -130,9 +131,9 @@ class Api:
         auth: bool = True,
         timeout: float | None = None,
     ) -> Reply:
-        sent = {"x-api-key": self.emu.api_key} if auth else {}
+        sent = {"x-api-key": self.amas_emulator.api_key} if auth else {}
         sent.update(headers or {})
-        url = path if path.startswith("http") else self.emu.base_url + path
+        url = path if path.startswith("http") else self.amas_emulator.base_url + path
         client_timeout = aiohttp.ClientTimeout(total=timeout) if timeout else None
         async with self.http.request(
             method,
@@ -182,60 +183,46 @@ def chain(*names: str) -> list[dict[str, str]]:
     return [{"from": a, "to": b} for a, b in itertools.pairwise(nodes)]
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
-    for _ in range(int(timeout / 0.005)):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not met in time")
-
-
 def flat(prompt: str, **extra: Any) -> dict[str, Any]:
     return {"name": "Bot", "agent_type": "llm_agent", "system_prompt": prompt, **extra}
 
 
 @pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def api(emu: Emulator) -> AsyncIterator[Api]:
+async def api(amas_emulator: Emulator) -> AsyncIterator[Api]:
     async with aiohttp.ClientSession() as http:
-        yield Api(emu, http)
+        yield Api(amas_emulator, http)
 
 
 # ---- lifecycle ------------------------------------------------------------------------------
 
 
 async def test_lifecycle_addresses_and_idempotent_stop() -> None:
-    emu = Emulator()
+    amas_emulator = Emulator()
     with pytest.raises(RuntimeError):
-        _ = emu.port
-    assert emu.api_key == DEFAULT_API_KEY
-    await emu.start()
+        _ = amas_emulator.port
+    assert amas_emulator.api_key == DEFAULT_API_KEY
+    await amas_emulator.start()
     try:
-        assert emu.port > 0
-        assert emu.base_url == f"http://127.0.0.1:{emu.port}/api/v1"
+        assert amas_emulator.port > 0
+        assert amas_emulator.base_url == f"http://127.0.0.1:{amas_emulator.port}/api/v1"
         with pytest.raises(RuntimeError):
-            await emu.start()
+            await amas_emulator.start()
     finally:
-        await emu.stop()
-    await emu.stop()
+        await amas_emulator.stop()
+    await amas_emulator.stop()
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.ClientConnectionError):
-            await http.get(emu.base_url + "/sessions/x/")
+            await http.get(amas_emulator.base_url + "/sessions/x/")
 
 
 async def test_stop_wakes_sleeping_handlers() -> None:
-    emu = Emulator(latency=5.0)
-    await emu.start()
+    amas_emulator = Emulator(latency=5.0)
+    await amas_emulator.start()
     async with aiohttp.ClientSession() as http:
-        pending = asyncio.create_task(Api(emu, http).call("GET", "/sessions/x/"))
-        await wait_until(lambda: emu.in_flight == 1)
+        pending = asyncio.create_task(Api(amas_emulator, http).call("GET", "/sessions/x/"))
+        await wait_until(lambda: amas_emulator.in_flight == 1)
         started = time.monotonic()
-        await emu.stop()
+        await amas_emulator.stop()
         assert time.monotonic() - started < 1.0
         try:
             reply = await pending
@@ -243,7 +230,7 @@ async def test_stop_wakes_sleeping_handlers() -> None:
             pass
         else:
             assert reply.status == 404
-    assert emu.in_flight == 0
+    assert amas_emulator.in_flight == 0
 
 
 async def test_constructor_and_setter_validation() -> None:
@@ -251,17 +238,17 @@ async def test_constructor_and_setter_validation() -> None:
         Emulator(session_concurrency=0)
     with pytest.raises(ValueError, match="rate"):
         Emulator(fault_rate=1.5)
-    emu = Emulator(api_key="k")
+    amas_emulator = Emulator(api_key="k")
     with pytest.raises(ValueError, match="count"):
-        emu.fail_next(0)
+        amas_emulator.fail_next(0)
     with pytest.raises(ValueError, match="status"):
-        emu.fail_next(status=99)
+        amas_emulator.fail_next(status=99)
     with pytest.raises(ValueError, match="latency"):
-        emu.set_latency(-1)
+        amas_emulator.set_latency(-1)
     with pytest.raises(ValueError, match="error"):
-        emu.fail_execution_next("completed")
+        amas_emulator.fail_execution_next("completed")
     with pytest.raises(ValueError, match="rate"):
-        emu.set_rate_limit(0)
+        amas_emulator.set_rate_limit(0)
 
 
 # ---- sessions -------------------------------------------------------------------------------
@@ -421,7 +408,7 @@ async def test_unknown_paths_and_wrong_methods(api: Api) -> None:
     reply = await api.call("POST", "/sessions", json_body=FLAT)
     assert reply.status == 404
     assert "end with '/'" in reply.body["error"]["message"]
-    reply = await api.call("GET", api.emu.base_url.replace("/api/v1", "/elsewhere"))
+    reply = await api.call("GET", api.amas_emulator.base_url.replace("/api/v1", "/elsewhere"))
     assert reply.status == 404
     assert reply.body["error"]["type"] == "not_found_error"
     reply = await api.call("DELETE", "/sessions/")
@@ -435,22 +422,29 @@ async def test_unknown_paths_and_wrong_methods(api: Api) -> None:
 
 async def test_auth_is_required_with_the_documented_body(api: Api) -> None:
     session_id = await api.create(FLAT)
-    for headers in ({}, {"x-api-key": "wrong"}, {"Authorization": f"Bearer {api.emu.api_key}"}):
+    for headers in (
+        {},
+        {"x-api-key": "wrong"},
+        {"Authorization": f"Bearer {api.amas_emulator.api_key}"},
+    ):
         reply = await api.call("GET", f"/sessions/{session_id}/", headers=headers, auth=False)
         assert reply.status == 401
         assert reply.body == AUTH_ERROR
     reply = await api.call("GET", "/not/a/path/", auth=False)
     assert reply.status == 401
     reply = await api.call(
-        "GET", f"/sessions/{session_id}/", headers={"X-API-KEY": api.emu.api_key}, auth=False
+        "GET",
+        f"/sessions/{session_id}/",
+        headers={"X-API-KEY": api.amas_emulator.api_key},
+        auth=False,
     )
     assert reply.status == 200
-    assert api.emu.executed_turns == 0
+    assert api.amas_emulator.executed_turns == 0
 
 
 async def test_custom_api_key() -> None:
-    async with Emulator(api_key="secret") as emu, aiohttp.ClientSession() as http:
-        api = Api(emu, http)
+    async with Emulator(api_key="secret") as amas_emulator, aiohttp.ClientSession() as http:
+        api = Api(amas_emulator, http)
         assert (await api.call("POST", "/sessions/", json_body=FLAT)).status == 200
         reply = await api.call(
             "POST", "/sessions/", json_body=FLAT, headers={"x-api-key": DEFAULT_API_KEY}, auth=False
@@ -462,7 +456,7 @@ async def test_custom_api_key() -> None:
 
 
 async def test_from_agent_by_key_and_by_id(api: Api) -> None:
-    registered = api.emu.register_agent({**FLAT, "name": "Support Agent"})
+    registered = api.amas_emulator.register_agent({**FLAT, "name": "Support Agent"})
     assert isinstance(registered, RegisteredAgent)
     assert registered.key == "support_agent"
     assert registered.name == "Support Agent"
@@ -487,12 +481,12 @@ async def test_from_agent_by_key_and_by_id(api: Api) -> None:
     assert set(reply.body) == FROM_AGENT_ID_KEYS
     assert reply.body["agent_id"] == registered.id
     assert reply.body["session_id"] != body["session_id"]
-    state = api.emu.session_state(reply.body["session_id"])
+    state = api.amas_emulator.session_state(reply.body["session_id"])
     assert state.agent_id == registered.id
 
 
 async def test_from_agent_errors(api: Api) -> None:
-    custom = api.emu.register_agent(INLINE, agent_key="my-key", agent_id="agent-1")
+    custom = api.amas_emulator.register_agent(INLINE, agent_key="my-key", agent_id="agent-1")
     assert (custom.key, custom.id) == ("my-key", "agent-1")
     reply = await api.call("GET", "/sessions/from-agent/")
     assert reply.status == 400
@@ -504,7 +498,7 @@ async def test_from_agent_errors(api: Api) -> None:
     assert reply.status == 404
     assert reply.body["error"]["type"] == "not_found_error"
     with pytest.raises(ValueError, match="agent_type"):
-        api.emu.register_agent({"name": "x", "agent_type": "robot"})
+        api.amas_emulator.register_agent({"name": "x", "agent_type": "robot"})
 
 
 # ---- execute --------------------------------------------------------------------------------
@@ -541,7 +535,7 @@ async def test_execute_documented_shape_and_reply_text(api: Api) -> None:
         "input_tokens": len(prompt.split()) + len(user.split()),
         "output_tokens": len(message["content"].split()),
     }
-    assert api.emu.executed_turns == 1
+    assert api.amas_emulator.executed_turns == 1
     again = (await api.execute(session_id, "Next")).body
     assert again["metadata"]["correlation_id"] is None
     assert [m["content"] for m in again["messages"]] == [f"[support_agent] {prompt} | Next"]
@@ -591,7 +585,7 @@ async def test_execute_validation_names_the_field(api: Api, body: Any, field: st
     assert reply.status == 400
     assert reply.body["error"]["type"] == "invalid_request_error"
     assert reply.body["error"]["field"] == field
-    assert api.emu.executed_turns == 0
+    assert api.amas_emulator.executed_turns == 0
 
 
 async def test_execute_bad_json_and_yaml_body(api: Api) -> None:
@@ -738,7 +732,7 @@ async def test_session_level_variables_persist(api: Api) -> None:
         "message": reply.body["error"]["message"],
         "field": "inputs.user_email",
     }
-    assert api.emu.executed_turns == 0
+    assert api.amas_emulator.executed_turns == 0
 
     first = {"user_id": "user_12345", "user_email": "john@example.com"}
     assert await api.texts(session_id, "Hello", inputs=first) == [
@@ -753,7 +747,7 @@ async def test_session_level_variables_persist(api: Api) -> None:
     assert await api.texts(session_id, "New", inputs={"user_id": "u2"}) == [
         "[bot] User u2 <john@example.com> | New"
     ]
-    assert api.emu.session_state(session_id).variables == {
+    assert api.amas_emulator.session_state(session_id).variables == {
         "user_id": "u2",
         "user_email": "john@example.com",
     }
@@ -773,7 +767,7 @@ async def test_request_level_variables_every_time(api: Api) -> None:
     assert reply.body["error"]["field"] == "inputs.tone"
     assert "tone" in reply.body["error"]["message"]
     assert await api.texts(session_id, "c", inputs={"tone": "dry"}) == ["[bot] Ada / dry | c"]
-    assert "tone" not in api.emu.session_state(session_id).variables
+    assert "tone" not in api.amas_emulator.session_state(session_id).variables
 
 
 async def test_variables_without_persistent_state(api: Api) -> None:
@@ -856,14 +850,14 @@ async def test_history_paging(api: Api) -> None:
         assert reply.status == 400, params
         assert reply.body["error"]["field"] == field
 
-    state = api.emu.session_state(session_id)
+    state = api.amas_emulator.session_state(session_id)
     assert isinstance(state, SessionState)
     assert state.turns == 4
     assert len(state.history) == 8
     assert state.history[1].agent == "support_agent"
     assert state.history[0].agent is None
     with pytest.raises(KeyError):
-        api.emu.session_state("nope")
+        api.amas_emulator.session_state("nope")
 
 
 async def test_history_not_saved_without_save_messages(api: Api) -> None:
@@ -891,11 +885,11 @@ async def test_status_endpoint(api: Api, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 async def test_busy_session_409_and_processing_status() -> None:
-    async with Emulator(turn_delay=0.15) as emu, aiohttp.ClientSession() as http:
-        api = Api(emu, http)
+    async with Emulator(turn_delay=0.15) as amas_emulator, aiohttp.ClientSession() as http:
+        api = Api(amas_emulator, http)
         session_id = await api.create(FLAT)
         first = asyncio.create_task(api.execute(session_id, "one"))
-        await wait_until(lambda: emu.session_state(session_id).active_executes > 0)
+        await wait_until(lambda: amas_emulator.session_state(session_id).active_executes > 0)
         status = (await api.call("GET", f"/runtime/{session_id}/status/")).body
         assert status["status"] == "processing"
         busy = await api.execute(session_id, "two")
@@ -903,21 +897,21 @@ async def test_busy_session_409_and_processing_status() -> None:
         assert busy.body["error"]["type"] == "conflict_error"
         assert busy.body["error"]["message"].startswith("Session is busy: ")
         other = await api.create(FLAT)
-        emu.set_turn_delay(0)
+        amas_emulator.set_turn_delay(0)
         assert (await api.execute(other, "parallel")).status == 200
         assert (await first).status == 200
-        assert emu.executed_turns == 2
+        assert amas_emulator.executed_turns == 2
         assert (await api.execute(session_id, "three")).status == 200
 
 
 async def test_session_concurrency_two() -> None:
-    async with Emulator(turn_delay=0.1, session_concurrency=2) as emu:
+    async with Emulator(turn_delay=0.1, session_concurrency=2) as amas_emulator:
         async with aiohttp.ClientSession() as http:
-            api = Api(emu, http)
+            api = Api(amas_emulator, http)
             session_id = await api.create(FLAT)
             replies = await asyncio.gather(*(api.execute(session_id, str(i)) for i in range(3)))
         assert sorted(r.status for r in replies) == [200, 200, 409]
-        assert emu.executed_turns == 2
+        assert amas_emulator.executed_turns == 2
 
 
 # ---- images ---------------------------------------------------------------------------------
@@ -938,13 +932,16 @@ async def test_upload_and_serve_back(api: Api) -> None:
     assert set(body) == {"url", "media_type", "size"}
     assert body["media_type"] == "image/png"
     assert body["size"] == len(PNG)
-    (upload,) = api.emu.uploads.values()
+    (upload,) = api.amas_emulator.uploads.values()
     assert isinstance(upload, Upload)
     assert upload.filename == "my photo.png"
     assert upload.data == PNG
     assert upload.size == len(PNG)
     assert upload.url == body["url"]
-    assert body["url"] == f"http://127.0.0.1:{api.emu.port}/media/images/{upload.id}/my%20photo.png"
+    assert (
+        body["url"]
+        == f"http://127.0.0.1:{api.amas_emulator.port}/media/images/{upload.id}/my%20photo.png"
+    )
     async with aiohttp.ClientSession() as anonymous, anonymous.get(body["url"]) as served:
         assert served.status == 200
         assert served.content_type == "image/png"
@@ -983,12 +980,12 @@ async def test_upload_errors(api: Api) -> None:
     assert reply.body["error"]["field"] == "image"
     empty = await api.call("POST", "/images/upload/", data=form(b"", "a.png"))
     assert empty.status == 400
-    assert api.emu.uploads == {}
+    assert api.amas_emulator.uploads == {}
 
 
 async def test_upload_size_limit() -> None:
-    async with Emulator(max_upload_bytes=1024) as emu, aiohttp.ClientSession() as http:
-        api = Api(emu, http)
+    async with Emulator(max_upload_bytes=1024) as amas_emulator, aiohttp.ClientSession() as http:
+        api = Api(amas_emulator, http)
         reply = await api.call("POST", "/images/upload/", data=form(b"\x00" * 1025, "big.png"))
         assert reply.status == 413
         assert reply.body["error"]["field"] == "image"
@@ -999,7 +996,7 @@ async def test_upload_size_limit() -> None:
             "POST", "/sessions/", data=huge, headers={"Content-Type": "application/json"}
         )
         assert reply.status == 413
-        assert len(emu.requests[-1].body) == 1024 + 1024 * 1024
+        assert len(amas_emulator.requests[-1].body) == 1024 + 1024 * 1024
 
 
 # ---- idempotency ----------------------------------------------------------------------------
@@ -1014,14 +1011,14 @@ async def test_idempotent_replay(api: Api) -> None:
     assert second.raw == first.raw
     assert second.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
-    assert api.emu.executed_turns == 1
+    assert api.amas_emulator.executed_turns == 1
     history = (await api.call("GET", f"/runtime/{session_id}/messages/")).body
     assert history["total"] == 2
 
     other = await api.create(FLAT)
     third = await api.execute(other, "once", headers=key)  # same key, other path: runs
     assert "Idempotent-Replayed" not in third.headers
-    assert api.emu.executed_turns == 2
+    assert api.amas_emulator.executed_turns == 2
 
     invalid = await api.call(
         "POST", f"/runtime/{session_id}/execute/", json_body={}, headers={"Idempotency-Key": "k-2"}
@@ -1035,17 +1032,17 @@ async def test_idempotent_replay(api: Api) -> None:
 async def test_idempotency_faults_and_conflicts_are_not_stored(api: Api) -> None:
     session_id = await api.create(FLAT)
     key = {"Idempotency-Key": "retry-me"}
-    api.emu.fail_next(status=503, path="/execute/")
+    api.amas_emulator.fail_next(status=503, path="/execute/")
     assert (await api.execute(session_id, "x", headers=key)).status == 503
     ok = await api.execute(session_id, "x", headers=key)
     assert ok.status == 200
     assert "Idempotent-Replayed" not in ok.headers
-    assert api.emu.executed_turns == 1
+    assert api.amas_emulator.executed_turns == 1
 
 
 async def test_concurrent_requests_with_one_key_run_once() -> None:
-    async with Emulator(turn_delay=0.1) as emu, aiohttp.ClientSession() as http:
-        api = Api(emu, http)
+    async with Emulator(turn_delay=0.1) as amas_emulator, aiohttp.ClientSession() as http:
+        api = Api(amas_emulator, http)
         session_id = await api.create(FLAT)
         key = {"Idempotency-Key": "same"}
         a, b = await asyncio.gather(
@@ -1054,21 +1051,21 @@ async def test_concurrent_requests_with_one_key_run_once() -> None:
         assert a.status == b.status == 200
         assert a.raw == b.raw
         assert sorted(r.headers.get("Idempotent-Replayed", "") for r in (a, b)) == ["", "true"]
-        assert emu.executed_turns == 1
+        assert amas_emulator.executed_turns == 1
 
 
 # ---- fault injection ------------------------------------------------------------------------
 
 
 async def test_fail_next_count_and_body(api: Api) -> None:
-    api.emu.fail_next(2)
+    api.amas_emulator.fail_next(2)
     for _ in range(2):
         reply = await api.call("POST", "/sessions/", json_body=FLAT)
         assert reply.status == 503
         assert reply.body == {"error": {"type": "api_error", "message": "Service Unavailable"}}
         assert "Retry-After" not in reply.headers
     assert (await api.call("POST", "/sessions/", json_body=FLAT)).status == 200
-    api.emu.fail_next(status=404)
+    api.amas_emulator.fail_next(status=404)
     reply = await api.call("GET", "/sessions/whatever/")
     assert reply.body["error"]["type"] == "not_found_error"
 
@@ -1076,22 +1073,22 @@ async def test_fail_next_count_and_body(api: Api) -> None:
 async def test_fail_next_filters_and_no_turn(api: Api) -> None:
     session_id = await api.create(FLAT)
     execute_path = f"/api/v1/runtime/{session_id}/execute/"
-    api.emu.fail_next(status=500, path=execute_path)
-    api.emu.fail_next(status=502, method="get")
+    api.amas_emulator.fail_next(status=500, path=execute_path)
+    api.amas_emulator.fail_next(status=502, method="get")
     assert (await api.call("POST", "/sessions/", json_body=FLAT)).status == 200
     assert (await api.execute(session_id, "x")).status == 500
-    assert api.emu.executed_turns == 0
+    assert api.amas_emulator.executed_turns == 0
     assert (await api.call("GET", f"/sessions/{session_id}/")).status == 502
     assert (await api.execute(session_id, "x")).status == 200
-    assert api.emu.executed_turns == 1
+    assert api.amas_emulator.executed_turns == 1
 
-    api.emu.fail_next(status=503, path="/status/")
+    api.amas_emulator.fail_next(status=503, path="/status/")
     assert (await api.call("GET", f"/sessions/{session_id}/")).status == 200
     assert (await api.call("GET", f"/runtime/{session_id}/status/")).status == 503
 
 
 async def test_fail_next_before_auth(api: Api) -> None:
-    api.emu.fail_next(status=500)
+    api.amas_emulator.fail_next(status=500)
     assert (await api.call("GET", "/sessions/x/", auth=False)).status == 500
 
 
@@ -1105,36 +1102,36 @@ async def test_fail_next_before_auth(api: Api) -> None:
     ],
 )
 async def test_fail_next_retry_after(api: Api, retry_after: str | float, header: str) -> None:
-    api.emu.fail_next(status=429, retry_after=retry_after)
+    api.amas_emulator.fail_next(status=429, retry_after=retry_after)
     reply = await api.call("GET", "/sessions/x/")
     assert reply.status == 429
     assert reply.headers["Retry-After"] == header
     assert reply.body == {"error": {"type": "rate_limit_error", "message": "Too many requests"}}
 
 
-async def test_fail_next_drop_closes_the_connection(emu: Emulator) -> None:
+async def test_fail_next_drop_closes_the_connection(amas_emulator: Emulator) -> None:
     session_id = ""
     async with aiohttp.ClientSession() as http:
-        session_id = await Api(emu, http).create(FLAT)
-        emu.fail_next(drop=True, path="/execute/")
+        session_id = await Api(amas_emulator, http).create(FLAT)
+        amas_emulator.fail_next(drop=True, path="/execute/")
         with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
-            await Api(emu, http).execute(session_id, "x")
-        assert emu.executed_turns == 0
-        assert (await Api(emu, http).execute(session_id, "x")).status == 200
-    assert emu.in_flight == 0
+            await Api(amas_emulator, http).execute(session_id, "x")
+        assert amas_emulator.executed_turns == 0
+        assert (await Api(amas_emulator, http).execute(session_id, "x")).status == 200
+    assert amas_emulator.in_flight == 0
 
 
 async def test_fail_next_delay_provokes_client_timeout(api: Api) -> None:
-    api.emu.fail_next(status=503, delay=0.2)
+    api.amas_emulator.fail_next(status=503, delay=0.2)
     started = time.monotonic()
     with pytest.raises(asyncio.TimeoutError):
         await api.call("GET", "/sessions/x/", timeout=0.05)
     assert time.monotonic() - started < 0.19
-    assert api.emu.executed_turns == 0
+    assert api.amas_emulator.executed_turns == 0
 
 
 async def test_fail_next_delay_then_answer(api: Api) -> None:
-    api.emu.fail_next(status=504, delay=0.05)
+    api.amas_emulator.fail_next(status=504, delay=0.05)
     started = time.monotonic()
     reply = await api.call("GET", "/sessions/x/")
     assert reply.status == 504
@@ -1144,19 +1141,19 @@ async def test_fail_next_delay_then_answer(api: Api) -> None:
 async def test_respond_next_raw_answers(api: Api) -> None:
     session_id = await api.create(FLAT)
     html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
-    api.emu.respond_next(status=502, body=html, content_type="text/html")
+    api.amas_emulator.respond_next(status=502, body=html, content_type="text/html")
     reply = await api.call("GET", "/sessions/x/")
     assert reply.status == 502
     assert reply.raw.decode() == html
     assert reply.headers["Content-Type"] == "text/html"
 
-    api.emu.respond_next(body=b"", path="/execute/")
+    api.amas_emulator.respond_next(body=b"", path="/execute/")
     reply = await api.execute(session_id, "x")
     assert reply.status == 200
     assert reply.raw == b""
-    assert api.emu.executed_turns == 0
+    assert api.amas_emulator.executed_turns == 0
 
-    api.emu.respond_next(2, body=[1, 2], headers={"x-request-id": "r-1"}, method="GET")
+    api.amas_emulator.respond_next(2, body=[1, 2], headers={"x-request-id": "r-1"}, method="GET")
     for _ in range(2):
         reply = await api.call("GET", f"/sessions/{session_id}/")
         assert reply.body == [1, 2]
@@ -1164,24 +1161,26 @@ async def test_respond_next_raw_answers(api: Api) -> None:
         assert reply.headers["Content-Type"].startswith("application/json")
     assert (await api.call("GET", f"/sessions/{session_id}/")).body["session_id"] == session_id
 
-    api.emu.respond_next(body={"weird": True}, content_type="application/json; charset=latin-1")
+    api.amas_emulator.respond_next(
+        body={"weird": True}, content_type="application/json; charset=latin-1"
+    )
     reply = await api.call("GET", "/sessions/x/", auth=False)
     assert reply.body == {"weird": True}
     assert reply.headers["Content-Type"] == "application/json; charset=latin-1"
 
 
 async def test_rules_are_consumed_in_order(api: Api) -> None:
-    api.emu.fail_next(status=500)
-    api.emu.respond_next(status=201, body="second")
-    api.emu.fail_next(status=502)
+    api.amas_emulator.fail_next(status=500)
+    api.amas_emulator.respond_next(status=201, body="second")
+    api.amas_emulator.fail_next(status=502)
     statuses = [(await api.call("GET", "/sessions/x/")).status for _ in range(4)]
     assert statuses == [500, 201, 502, 404]
 
 
 async def test_fail_execution_next(api: Api) -> None:
     session_id = await api.create(FLAT)
-    api.emu.fail_execution_next()
-    api.emu.fail_execution_next("timeout")
+    api.amas_emulator.fail_execution_next()
+    api.amas_emulator.fail_execution_next("timeout")
     for expected in ("error", "timeout"):
         reply = await api.execute(session_id, "x", correlation_id="c")
         assert reply.status == 200
@@ -1191,15 +1190,15 @@ async def test_fail_execution_next(api: Api) -> None:
         assert body["metadata"]["correlation_id"] == "c"
         assert body["metadata"]["usage"] == {"input_tokens": 0, "output_tokens": 0}
         assert set(body["metadata"]["error"]) == {"type", "message"}
-    assert api.emu.executed_turns == 2
+    assert api.amas_emulator.executed_turns == 2
     assert (await api.execute(session_id, "x")).body["status"] == "completed"
     history = (await api.call("GET", f"/runtime/{session_id}/messages/")).body
     assert [m["role"] for m in history["messages"]] == ["user", "user", "user", "assistant"]
 
 
-async def _fault_statuses(emu: Emulator, count: int) -> list[int]:
+async def _fault_statuses(amas_emulator: Emulator, count: int) -> list[int]:
     async with aiohttp.ClientSession() as http:
-        api = Api(emu, http)
+        api = Api(amas_emulator, http)
         return [(await api.call("GET", "/sessions/x/")).status for _ in range(count)]
 
 
@@ -1223,14 +1222,17 @@ async def test_seeded_fault_rate_is_reproducible() -> None:
 
 async def test_random_faults_only_hit_the_api(api: Api) -> None:
     reply = await api.call("POST", "/images/upload/", data=form(PNG))
-    api.emu.set_fault_rate(1.0, seed=1)
+    api.amas_emulator.set_fault_rate(1.0, seed=1)
     assert (await api.call("GET", reply.body["url"], auth=False)).status == 200
     assert (await api.call("GET", "/sessions/x/")).status in (500, 502, 503)
 
 
 async def test_rate_limit() -> None:
-    async with Emulator(rate_limit=0.5, rate_burst=2) as emu, aiohttp.ClientSession() as http:
-        api = Api(emu, http)
+    async with (
+        Emulator(rate_limit=0.5, rate_burst=2) as amas_emulator,
+        aiohttp.ClientSession() as http,
+    ):
+        api = Api(amas_emulator, http)
         assert (await api.call("GET", "/sessions/x/", auth=False)).status == 401  # no token used
         assert [(await api.call("GET", "/sessions/x/")).status for _ in range(2)] == [404, 404]
         limited = await api.call("GET", "/sessions/x/")
@@ -1239,26 +1241,26 @@ async def test_rate_limit() -> None:
             "error": {"type": "rate_limit_error", "message": "Too many requests"}
         }
         assert limited.headers["Retry-After"] == "2"
-        emu.set_rate_limit(1000.0, burst=1)
+        amas_emulator.set_rate_limit(1000.0, burst=1)
         assert (await api.call("GET", "/sessions/x/")).status == 404
         again = await api.call("GET", "/sessions/x/")
         if again.status == 429:  # refilled within a millisecond otherwise
             assert again.headers["Retry-After"] == "1"
-        emu.set_rate_limit(None)
+        amas_emulator.set_rate_limit(None)
         assert {(await api.call("GET", "/sessions/x/")).status for _ in range(5)} == {404}
 
 
 async def test_latency_and_reset(api: Api) -> None:
-    api.emu.set_latency(0.1)
+    api.amas_emulator.set_latency(0.1)
     started = time.monotonic()
     assert (await api.call("GET", "/sessions/x/")).status == 404
     assert time.monotonic() - started >= 0.1
-    api.emu.fail_next(5)
-    api.emu.respond_next(5)
-    api.emu.fail_execution_next(count=3)
-    api.emu.set_fault_rate(1.0)
-    api.emu.set_rate_limit(0.001, burst=1)
-    api.emu.reset_faults()
+    api.amas_emulator.fail_next(5)
+    api.amas_emulator.respond_next(5)
+    api.amas_emulator.fail_execution_next(count=3)
+    api.amas_emulator.set_fault_rate(1.0)
+    api.amas_emulator.set_rate_limit(0.001, burst=1)
+    api.amas_emulator.reset_faults()
     started = time.monotonic()
     statuses = [(await api.call("GET", "/sessions/x/")).status for _ in range(3)]
     assert statuses == [404, 404, 404]
@@ -1278,9 +1280,9 @@ async def test_requests_are_recorded(api: Api) -> None:
         params={"a": "1"},
         headers={"X-Custom": "yes"},
     )
-    api.emu.fail_next(status=500)
+    api.amas_emulator.fail_next(status=500)
     await api.call("GET", "/sessions/x/", auth=False)
-    first, second = api.emu.requests
+    first, second = api.amas_emulator.requests
     assert isinstance(first, RecordedRequest)
     assert (first.method, first.path, first.query) == ("POST", "/api/v1/sessions/", {"a": "1"})
     assert first.headers["x-custom"] == "yes"
@@ -1289,16 +1291,16 @@ async def test_requests_are_recorded(api: Api) -> None:
     assert json.loads(first.text) == FLAT
     assert (second.method, second.path, second.body) == ("GET", "/api/v1/sessions/x/", b"")
     assert "x-api-key" not in second.headers
-    assert len(api.emu.session_ids) == 1
+    assert len(api.amas_emulator.session_ids) == 1
 
 
 async def test_peak_in_flight() -> None:
-    async with Emulator(latency=0.1) as emu, aiohttp.ClientSession() as http:
-        api = Api(emu, http)
+    async with Emulator(latency=0.1) as amas_emulator, aiohttp.ClientSession() as http:
+        api = Api(amas_emulator, http)
         replies = await asyncio.gather(*(api.call("GET", "/sessions/x/") for _ in range(5)))
         assert [r.status for r in replies] == [404] * 5
-        assert emu.peak_in_flight == 5
-        assert emu.in_flight == 0
+        assert amas_emulator.peak_in_flight == 5
+        assert amas_emulator.in_flight == 0
 
 
 # ---- threads and the command line -----------------------------------------------------------
@@ -1310,26 +1312,27 @@ def _urlopen_json(request: urllib.request.Request) -> Any:
 
 
 def test_run_in_thread() -> None:
-    emu = Emulator()
-    with emu.run_in_thread() as running:
-        assert running is emu
+    amas_emulator = Emulator()
+    with amas_emulator.run_in_thread() as running:
+        assert running is amas_emulator
         create = urllib.request.Request(
-            emu.base_url + "/sessions/",
+            amas_emulator.base_url + "/sessions/",
             data=json.dumps(FLAT).encode(),
-            headers={"x-api-key": emu.api_key, "Content-Type": "application/json"},
+            headers={"x-api-key": amas_emulator.api_key, "Content-Type": "application/json"},
             method="POST",
         )
         session_id = _urlopen_json(create)["session_id"]
-        emu.fail_next(status=502)
+        amas_emulator.fail_next(status=502)
         status = urllib.request.Request(
-            f"{emu.base_url}/runtime/{session_id}/status/", headers={"x-api-key": emu.api_key}
+            f"{amas_emulator.base_url}/runtime/{session_id}/status/",
+            headers={"x-api-key": amas_emulator.api_key},
         )
         with pytest.raises(urllib.error.HTTPError) as info:
             _urlopen_json(status)
         assert info.value.code == 502
         info.value.close()
         assert _urlopen_json(status)["session_id"] == session_id
-        assert emu.session_state(session_id).status == "active"
+        assert amas_emulator.session_state(session_id).status == "active"
     with pytest.raises(urllib.error.URLError):
         _urlopen_json(status)
 

@@ -458,7 +458,7 @@ async def test_with_options_shares_the_pool(
     client = amas.AsyncAmas(base_url=amas_emulator.base_url, api_key=amas_emulator.api_key)
     async with client:
         once = client.with_options(max_retries=0, timeout=5)
-        assert once._pool is client._pool
+        assert once.transport is client.transport
         assert once.timeout == amas.Timeout(connect=5, read=None, total=5)
         amas_emulator.fail_next(status=503)
         with pytest.raises(amas.InternalServerError):

@@ -574,7 +574,7 @@ def test_timeout_defaults() -> None:
 def test_timeout_of(value: amas.Timeout | float | None, expected: amas.Timeout) -> None:
     assert amas.Timeout.of(value) == expected
     client = amas.AsyncAmas(api_key="k", timeout=value)
-    assert client._config.timeout == expected
+    assert client.timeout == expected
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +22,7 @@ from urllib.parse import parse_qsl
 
 import attrs
 import pytest
+from helpers import upload_sources
 from mockapi import BASE, MockAPI, forbid_network, full_url, headers_of, query_of, sent_json
 
 import amas_async as amas
@@ -480,23 +480,11 @@ async def test_status(via: str, client: amas.AsyncAmas, api: MockAPI) -> None:
 UPLOAD_ANSWER = {"url": "https://cdn.amas.test/i/1.png", "media_type": "image/png", "size": 29}
 
 
-def _upload_sources(tmp_path: Path) -> dict[str, tuple[Callable[[], Any], str]]:
-    png = tmp_path / "photo.png"
-    png.write_bytes(PNG)
-    return {
-        "path": (lambda: png, "photo.png"),
-        "str-path": (lambda: str(png), "photo.png"),
-        "bytes": (lambda: PNG, "upload.png"),
-        "bytearray": (lambda: bytearray(PNG), "upload.png"),
-        "BytesIO": (lambda: io.BytesIO(PNG), "upload.png"),
-    }
-
-
 @pytest.mark.parametrize("source", ["path", "str-path", "bytes", "bytearray", "BytesIO"])
 async def test_images_upload(
     source: str, tmp_path: Path, client: amas.AsyncAmas, api: MockAPI
 ) -> None:
-    make, filename = _upload_sources(tmp_path)[source]
+    make, filename = upload_sources(tmp_path, PNG)[source]
     api.post(f"{BASE}/images/upload/", json=UPLOAD_ANSWER)
 
     upload = await client.images.upload(make())

@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from .._checks import check_fraction, check_int, check_number, validator
 from .._clock import clock
 from .._config import Timeout
 from .._http import Request
@@ -72,26 +73,6 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"RetryPolicy.{attribute.name} must be a number >= 0, got {value!r}")
-
-
-def _non_negative_or_none(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        _non_negative(instance, attribute, value)
-
-
-def _fraction(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"RetryPolicy.{attribute.name} must be between 0 and 1, got {value!r}")
-
-
-def _at_least_one(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"RetryPolicy.{attribute.name} must be an int >= 1, got {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class RetryEvent:
     """What the ``on_retry`` hook is told before each backoff sleep."""
@@ -124,13 +105,21 @@ class RetryPolicy:
     executions (see ``retry_non_idempotent``).
     """
 
-    max_attempts: int = attrs.field(default=3, validator=_at_least_one)
-    initial_backoff: float = attrs.field(default=0.5, validator=_non_negative)
-    max_backoff: float = attrs.field(default=8.0, validator=_non_negative)
-    multiplier: float = attrs.field(default=2.0, validator=_non_negative)
-    jitter: float = attrs.field(default=0.5, validator=_fraction)
-    deadline: float | None = attrs.field(default=300.0, validator=_non_negative_or_none)
-    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
+    max_attempts: int = attrs.field(default=3, validator=validator(check_int))
+    initial_backoff: float = attrs.field(
+        default=0.5, validator=validator(check_number, allow_zero=True)
+    )
+    max_backoff: float = attrs.field(
+        default=8.0, validator=validator(check_number, allow_zero=True)
+    )
+    multiplier: float = attrs.field(default=2.0, validator=validator(check_number, allow_zero=True))
+    jitter: float = attrs.field(default=0.5, validator=validator(check_fraction))
+    deadline: float | None = attrs.field(
+        default=300.0, validator=validator(check_number, optional=True, allow_zero=True)
+    )
+    max_retry_after: float = attrs.field(
+        default=60.0, validator=validator(check_number, allow_zero=True)
+    )
     retry_statuses: frozenset[int] = attrs.field(default=RETRY_STATUSES, converter=frozenset)
     retry_non_idempotent: bool = False
     """Also retry executions on 500/502/504/408, read timeouts and connections lost after the

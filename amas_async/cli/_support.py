@@ -56,7 +56,7 @@ async def open_client(use_emulator: bool) -> AsyncIterator[AsyncAmas]:
         async with AsyncAmas() as client:
             yield client
         return
-    from ..testing import Emulator  # here: the server side (aiohttp.web) only when it is used
+    from ..testing import Emulator  # here: the server side loads only when it is used
 
     async with Emulator() as emu, AsyncAmas(base_url=emu.base_url, api_key=emu.api_key) as client:
         yield client

@@ -28,7 +28,7 @@ def _client(use_emulator: bool) -> Iterator[Amas]:
         with Amas() as client:
             yield client
         return
-    from ..testing import Emulator  # here: the server side (aiohttp.web) only when it is used
+    from ..testing import Emulator  # here: the server side loads only when it is used
 
     with (
         Emulator().run_in_thread() as emu,

@@ -100,7 +100,7 @@ def _serve_options(func: Any) -> Any:
 @_serve_options
 def emulator(**settings: Any) -> None:
     """Serve the local AMAS emulator until Ctrl-C (also: python -m amas_async.testing)."""
-    from ..testing import Emulator  # here: the server side (aiohttp.web) only when it is used
+    from ..testing import Emulator  # here: the server side loads only when it is used
 
     try:
         emu = Emulator(**settings)

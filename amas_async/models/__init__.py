@@ -12,11 +12,12 @@ from .config import AGENT_TYPES as AGENT_TYPES
 from .config import END as END
 from .config import START as START
 from .config import AgentConfig, Edge, SessionConfig
-from .content import ContentPart, FilePart, ImagePart, ImageUpload, TextPart
+from .content import Content, ContentPart, FilePart, ImagePart, ImageUpload, TextPart
 from .executions import Execution, Message, MessagePage, SessionStatus, Usage
 
 __all__ = [
     "AgentConfig",
+    "Content",
     "ContentPart",
     "Edge",
     "Execution",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -12,7 +12,7 @@ import attrs
 from .._multipart import guess_media_type, sniff_media_type
 from ..errors import InputFileNotFoundError, InvalidContentError, InvalidRequestError
 
-__all__ = ["ContentPart", "FilePart", "ImagePart", "ImageUpload", "TextPart"]
+__all__ = ["Content", "ContentPart", "FilePart", "ImagePart", "ImageUpload", "TextPart"]
 
 _str = attrs.validators.instance_of(str)
 
@@ -101,3 +101,5 @@ class ImageUpload:
 
 ContentPart = TextPart | ImagePart | FilePart | ImageUpload | Mapping[str, Any]
 """One part of a message's content: a part object or a mapping in the wire shape."""
+#: What ``execute`` takes as a message: text, one part, or a list of parts.
+Content = str | ContentPart | Sequence[ContentPart]

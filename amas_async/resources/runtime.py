@@ -19,7 +19,7 @@ from ..errors import (
     ResponseValidationError,
 )
 from ..models import (
-    ContentPart,
+    Content,
     Execution,
     FilePart,
     ImagePart,
@@ -30,8 +30,6 @@ from ..models import (
     TextPart,
 )
 from ._base import AsyncResource
-
-Content = str | ContentPart | Sequence[ContentPart]
 
 
 def _check_page(limit: object, offset: object) -> tuple[int, int]:

@@ -13,9 +13,9 @@ from .. import _serde
 from .._config_files import load_config_source
 from .._validation import path_segment
 from ..errors import ConfigValidationError, InvalidContentError, InvalidRequestError
-from ..models import Execution, Message, MessagePage, SessionConfig, SessionStatus
+from ..models import Content, Execution, Message, MessagePage, SessionConfig, SessionStatus
 from ._base import AsyncResource, Client
-from .runtime import AsyncRuntime, Content
+from .runtime import AsyncRuntime
 
 ConfigTypes = SessionConfig | Mapping[str, Any] | str | os.PathLike[str]
 

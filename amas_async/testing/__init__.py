@@ -43,7 +43,7 @@ _RETRIES = ("RetryClock", "instant_retries")
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use: the server side (aiohttp.web) is not needed to import the SDK.
+    # Imported on first use: the server side is not needed to import the SDK.
     if name in _RETRIES:
         from . import _retries
 

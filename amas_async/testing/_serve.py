@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-if TYPE_CHECKING:  # the server side (aiohttp.web) loads only when an emulator is made
+if TYPE_CHECKING:  # the server side loads only when an emulator is made
     from ._emulator import Emulator
 
 __all__ = ["SERVE_OPTIONS", "ServeOption", "serve"]
