@@ -167,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
             with stub_server(pin=not args.no_pin) as stub:
                 for number in range(args.rounds):
-                    for name, tree in trees.items() if number % 2 == 0 else reversed(
-                        list(trees.items())
+                    for name, tree in (
+                        trees.items() if number % 2 == 0 else reversed(list(trees.items()))
                     ):
                         rounds[name].append(_worker(tree, stub.amas_base_url, args))
                     print(f"round {number + 1}/{args.rounds} done", file=sys.stderr)
@@ -187,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             cells = []
             for name in trees:
                 values = [r[key][field] for r in rounds[name]]
-                cells.append(
-                    f"{median(values):.3f}{unit} ({min(values):.2f}-{max(values):.2f})"
-                )
+                cells.append(f"{median(values):.3f}{unit} ({min(values):.2f}-{max(values):.2f})")
             label = f"{key} {'SDK/raw CPU' if field == 'ratio' else 'SDK CPU/request'}"
             print(f"{label:<28}{cells[0]:>22}{cells[1]:>22}")
     cells = []

@@ -1,9 +1,11 @@
-"""One parser per answer: the converter builds what the deleted hand-written fast path built.
+"""One parser per answer: code generated from the models builds what the old fast path built.
 
 The execute and messages answers used to have a second, hand-written parser for their common
-shapes. The converter now reads every answer, in two modes built from the same hooks: a hot mode
-without per-field bookkeeping and, when that refuses a value, the detailed mode that names the
-field. These tests pin what the fast path produced, and keep both modes in agreement.
+shapes. Now every answer is read by a function generated from the model definitions (each
+field's common case checked inline, anything else through the converter's hook for its type)
+and, when that refuses a value, by the detailed converter, which names the field. These tests
+pin what the hand-written fast path produced, and keep the generated code and the detailed
+converter in agreement.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import amas_async as amas
@@ -137,7 +140,8 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[Mapping[str, Any]]:
 
 
 def both_modes(fields: Mapping[str, Any]) -> tuple[Any, Any]:
-    """What the hot mode and the detailed mode make of the same fields (or the error type)."""
+    """What the generated reader and the detailed converter make of the same fields (or the
+    error type). The hot converter's hook for an answer class is the generated reader."""
     outcomes: list[Any] = []
     for structure in (
         lambda: _serde._fast.get_structure_hook(amas.Execution)(fields, amas.Execution),
@@ -269,3 +273,213 @@ def test_the_legacy_shape_reads_through_the_converter(
     assert parsed.messages[0].raw is body["response"]
     hot, detailed = both_modes(captured[-1])
     assert hot == detailed == parsed
+
+
+# ---- the generated readers -----------------------------------------------------------------------
+
+ODD_VALUES: list[Any] = [
+    None,
+    "",
+    "x",
+    " 42 ",
+    "2.5",
+    "1704067200",
+    "1704067200.5",
+    "2024-01-01T00:00:00Z",
+    "2024-01-01T00:00:00",
+    "2024-01-01T00:00:00.1234567+02:00",
+    "true",
+    "false",
+    "nan",
+    0,
+    1,
+    15,
+    -1,
+    10**20,
+    2.5,
+    15.0,
+    1e300,
+    float("nan"),
+    True,
+    False,
+    [],
+    ["a"],
+    (),
+    {},
+    {"input_tokens": 3},
+    {"input_tokens": True},
+    [{"id": "m"}],
+    [{"id": 7, "timestamp": 1.5}],
+    ["hello"],
+    datetime(2024, 1, 1),
+    datetime(2024, 1, 1, tzinfo=UTC),
+    b"bytes",
+]
+
+
+def _outcome(read: Any, *args: Any) -> tuple[str, Any]:
+    try:
+        value = read(*args)
+    except Exception as error:
+        return ("refused", type(error).__name__)
+    return ("read", value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same types, down into tuples and messages (NaN equals NaN)."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if attrs.has(type(a)):
+        return all(_same(getattr(a, f.name), getattr(b, f.name)) for f in attrs.fields(type(a)))
+    if isinstance(a, datetime):
+        return bool(a == b and a.tzinfo == b.tzinfo)
+    return bool(a == b)
+
+
+READ_CLASSES = [amas.Execution, amas.MessagePage, amas.SessionStatus, amas.Message, amas.Usage]
+
+
+def _default(field: attrs.Attribute[Any]) -> Any:
+    default: Any = field.default
+    return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("cls", "field"),
+    [
+        (cls, field.name)
+        for cls in READ_CLASSES
+        for field in attrs.fields(cls)
+        if field.name not in ("raw", "attempts")
+    ],
+)
+def test_every_inline_check_agrees_with_the_converter(cls: type, field: str) -> None:
+    """Each field of each answer model, given each odd value: the generated reader reads it
+    exactly as the detailed converter does (same value, same types), or both refuse it."""
+    complete = cls in _serde._complete
+    read = _serde._read_fn(cls, complete, _serde._complete.get(cls, frozenset()))
+    base: dict[str, Any] = {}
+    if complete:  # the answer's shape mapping gives every field
+        base = {f.name: _default(f) for f in attrs.fields(cls) if f.name != "attempts"}
+    for value in ODD_VALUES:
+        fields = {**base, field: value}
+        fast = _outcome(read, fields)
+        detailed = _outcome(_serde._converter.structure, fields, cls)
+        assert fast[0] == detailed[0], (field, value, fast, detailed)
+        if fast[0] == "read":
+            assert _same(fast[1], detailed[1]), (field, value, fast, detailed)
+
+
+def test_the_hot_converter_reads_answers_with_the_generated_code() -> None:
+    fields = {f.name: _default(f) for f in attrs.fields(amas.Execution) if f.name != "attempts"}
+    hook = _serde._fast.get_structure_hook(amas.Execution)
+    assert hook(fields, amas.Execution) == amas.Execution()
+    assert hook(fields, amas.Execution).attempts == 1
+    assert "_cls(" not in _serde._read_fn(amas.Execution, True, frozenset({"attempts"})).__doc__
+
+
+def test_messages_are_read_straight_from_the_answer() -> None:
+    """Message's fields say where the answer holds them: no mapping is made per message."""
+    items = [
+        {"id": "a", "role": "user", "content": "hi", "timestamp": "2025-01-15T10:30:00Z"},
+        {"id": "b", "created_at": 1704067210, "timestamp": "2025-01-15T10:30:00Z"},
+        {"id": "c", "created_at": None, "timestamp": "2025-01-15T10:30:00Z"},
+        {"id": "d", "extra": [1, 2]},
+    ]
+    page = runtime.parse_message_page({"messages": items}, limit=10, offset=0)
+    assert [m.raw for m in page.messages] == items
+    assert all(m.raw is item for m, item in zip(page.messages, items, strict=True))
+    assert [m.created_at for m in page.messages] == [
+        datetime(2025, 1, 15, 10, 30, tzinfo=UTC),
+        at(1704067210),
+        None,  # a null created_at is the answer's word: the timestamp is not looked at
+        None,
+    ]
+    # The detailed converter reads a message alike.
+    for item, message in zip(items, page.messages, strict=True):
+        assert _same(_serde._converter.structure(item, amas.Message), message)
+
+
+def test_a_message_field_that_does_not_fit_is_named_by_its_field() -> None:
+    body = {"messages": [{"id": "m"}, {"timestamp": {"when": "now"}}]}
+    with pytest.raises(amas.ResponseValidationError) as caught:
+        runtime.parse_message_page(body, limit=10, offset=0)
+    assert "$.messages[1].created_at: TypeError" in caught.value.message
+
+
+def test_answers_that_are_mappings_but_not_dicts() -> None:
+    from types import MappingProxyType
+
+    body = MappingProxyType(copy.deepcopy(EXECUTE))
+    body_dict = copy.deepcopy(EXECUTE)
+    assert runtime.parse_execution(body) == runtime.parse_execution(body_dict)
+    message = MappingProxyType({"id": "m", "timestamp": 5})
+    page = runtime.parse_message_page({"messages": [message]}, limit=1, offset=0)
+    assert page.messages[0].raw is message
+    assert page.messages[0].created_at == at(5)
+
+
+def test_importing_the_sdk_generates_no_code() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import amas_async, amas_async.resources.runtime\n"
+        "from amas_async import _serde\n"
+        "assert not _serde._readers, _serde._readers\n"
+        "amas_async.resources.runtime.parse_execution({})\n"
+        "assert _serde._readers\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+@attrs.frozen(kw_only=True)
+class _Checked:
+    name: str = attrs.field(validator=attrs.validators.min_len(2))
+    tags: Any = attrs.field(factory=list, metadata=_serde.wire("tags", "labels"))
+    whole: Any = attrs.field(default=None, metadata=_serde.as_received())
+
+
+@attrs.define(slots=False)
+class _Plain:
+    name: str | None = None
+    count: int = 3
+    when: datetime | None = None
+    note: str = "n/a"
+    items: list[Any] = attrs.field(factory=list)
+
+
+def test_generated_readers_run_validators_and_defaults_like_init() -> None:
+    read = _serde.reader(_Checked, "test")
+    assert read({"name": "ab"}, None) == _Checked(name="ab", whole={"name": "ab"})
+    assert read({"name": "ab", "labels": [1]}, None).tags == [1]
+    assert read({"name": "ab", "tags": None, "labels": [1]}, None).tags is None
+    assert read({"name": "ab"}, None).whole == {"name": "ab"}
+    with pytest.raises(amas.ResponseValidationError, match="the test answer"):
+        read({"name": "a"}, None)  # the validator ran
+    with pytest.raises(amas.ResponseValidationError, match=r"\$\.name: required field missing"):
+        read({}, None)
+
+    plain = _serde._read_fn(_Plain)  # not slotted: built by __init__
+    assert "_cls(" in plain.__doc__
+    assert plain({"when": 0, "count": "4", "items": ("a",)}) == _Plain(
+        when=at(0), count=4, note="n/a", items=["a"]
+    )
+    for data in ({}, {"note": None}, {"count": None}, {"name": 5, "items": None}, {"when": "x"}):
+        fast = _outcome(plain, data)
+        detailed = _outcome(_serde._converter.structure, data, _Plain)
+        assert fast[0] == detailed[0], (data, fast, detailed)
+        assert fast[0] == "refused" or _same(fast[1], detailed[1])
+
+
+def test_the_generated_code_builds_what_init_builds() -> None:
+    parsed = runtime.parse_execution(copy.deepcopy(EXECUTE))
+    rebuilt = attrs.evolve(parsed)  # through __init__
+    for field in attrs.fields(amas.Execution):
+        assert getattr(parsed, field.name) is getattr(rebuilt, field.name)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        parsed.status = "x"  # type: ignore[misc]

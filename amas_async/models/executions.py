@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from .. import _serde
+
 __all__ = ["Execution", "Message", "MessagePage", "SessionStatus", "Usage"]
 
 
@@ -41,9 +43,13 @@ class Message:
     """``user``, ``assistant``, ``tool`` ..."""
     content: Any = None
     """A string in every documented answer; a list of parts is kept as sent."""
-    created_at: datetime | None = None
+    created_at: datetime | None = attrs.field(
+        default=None, metadata=_serde.wire("created_at", "timestamp")
+    )
     """The message's ``created_at`` (execute) or ``timestamp`` (history)."""
-    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+    raw: Mapping[str, Any] = attrs.field(
+        factory=dict, repr=False, eq=False, metadata=_serde.as_received()
+    )
     """The message as received."""
 
     @property

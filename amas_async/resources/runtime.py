@@ -243,33 +243,36 @@ def execute_body(content: object, inputs: object, correlation_id: object) -> byt
         raise InvalidRequestError(f"content or inputs cannot be encoded as JSON: {exc}") from exc
 
 
-# Each answer is mapped onto its model's field names (the shape mapping below), then read by
-# the converter; a value that does not fit raises ResponseValidationError naming the field.
-_serde.register_complete(Message)
-_read_execution = _serde.reader(Execution, "execute", omit=("attempts",))
-_read_page = _serde.reader(MessagePage, "messages")
+# Each answer is mapped onto its model's field names (the shape mappings below), then read by
+# code generated from the models (amas_async._serde.reader): messages straight from the
+# answer's objects, where Message's fields say which keys hold them. A value that does not fit
+# raises ResponseValidationError naming the field.
+
+
+def _check_messages(what: str) -> Callable[[Mapping[str, Any], object], None]:
+    """The check of a refused answer: 'messages' must be a list of objects."""
+
+    def check(fields: Mapping[str, Any], body: object) -> None:
+        if not all(isinstance(m, Mapping) for m in fields.get("messages", ())):
+            raise _serde.invalid_answer(what, body, "'messages' must be a list of objects")
+
+    return check
+
+
+_read_execution = _serde.reader(
+    Execution, "execute", omit=("attempts",), check=_check_messages("execute")
+)
+_read_page = _serde.reader(MessagePage, "messages", check=_check_messages("messages"))
 _read_status = _serde.reader(SessionStatus, "status")
 _STATUS_FIELDS = ("session_id", "status", "message_count", "last_activity", "created_at", "health")
 
 
-def _messages(items: object, what: str, body: object) -> list[dict[str, object]]:
-    """The messages of an answer mapped onto :class:`Message`'s fields."""
-    if items is None:
-        return []
+def _messages(items: object, what: str, body: object) -> object:
+    """An answer's ``messages``: a list (its items are checked as they are read), or none."""
     if isinstance(items, list):
-        try:
-            return [
-                {
-                    "id": m.get("id"),
-                    "role": m.get("role"),
-                    "content": m.get("content"),
-                    "created_at": m.get("created_at", m.get("timestamp")),
-                    "raw": m,
-                }
-                for m in items
-            ]
-        except AttributeError:
-            pass  # an item that is not an object
+        return items
+    if items is None:
+        return ()
     raise _serde.invalid_answer(what, body, "'messages' must be a list of objects")
 
 
@@ -285,7 +288,7 @@ def parse_execution(body: Any) -> Execution:
     get = body.get
     response = get("response")
     if response is not None and "messages" not in body and isinstance(response, Mapping):
-        return _read_execution(_legacy_execution(body, response), body)
+        return _legacy_execution(body, response)
     metadata = get("metadata")
     if metadata is None:
         metadata = {}
@@ -297,11 +300,14 @@ def parse_execution(body: Any) -> Execution:
     status = get("status")
     if status is None and get("success") is False:
         status = "error"
+    messages = get("messages")
+    if type(messages) is not list:
+        messages = _messages(messages, "execute", body)
     usage = metadata.get("usage", get("usage"))
     fields = {
         "session_id": session_id,
         "status": status,
-        "messages": _messages(get("messages"), "execute", body),
+        "messages": messages,
         "usage": usage if type(usage) is dict or isinstance(usage, Mapping) else None,
         "metadata": metadata,
         "execution_id": metadata.get("execution_id", get("execution_id")),
@@ -315,20 +321,17 @@ def parse_execution(body: Any) -> Execution:
     return _read_execution(fields, body)
 
 
-def _legacy_execution(body: Mapping[str, Any], response: Mapping[str, Any]) -> dict[str, object]:
-    """The legacy ``{success, message_id, response}`` shape (C) on :class:`Execution`'s fields."""
-    return {
+def _legacy_execution(body: Mapping[str, Any], response: Mapping[str, Any]) -> Execution:
+    """The legacy ``{success, message_id, response}`` shape (C), whose reply is ``response``."""
+    message = {
+        "id": body.get("message_id"),
+        "role": "assistant",
+        "content": response.get("content"),
+    }
+    fields = {
         "session_id": None,
         "status": "completed" if body.get("success", True) else "error",
-        "messages": [
-            {
-                "id": body.get("message_id"),
-                "role": "assistant",
-                "content": response.get("content"),
-                "created_at": None,
-                "raw": response,
-            }
-        ],
+        "messages": [message],
         "usage": None,
         "metadata": {},
         "execution_id": body.get("message_id"),
@@ -339,14 +342,23 @@ def _legacy_execution(body: Mapping[str, Any], response: Mapping[str, Any]) -> d
         "tool_calls": response.get("tool_calls") or (),
         "raw": body,
     }
+    execution = _read_execution(fields, body)
+    import attrs  # here, not at the top: only this rare shape needs it
+
+    # The reply was read from a mapping made here; the message as received is ``response``.
+    (reply,) = execution.messages
+    return attrs.evolve(execution, messages=(attrs.evolve(reply, raw=response),))
 
 
 def parse_message_page(body: Any, *, limit: int, offset: int) -> MessagePage:
     """A :class:`MessagePage` from ``GET /runtime/{id}/messages/``."""
-    if not isinstance(body, Mapping):
+    if type(body) is not dict and not isinstance(body, Mapping):
         raise _serde.invalid_answer("messages", body)
+    messages = body.get("messages")
+    if type(messages) is not list:
+        messages = _messages(messages, "messages", body)
     fields = {
-        "messages": _messages(body.get("messages"), "messages", body),
+        "messages": messages,
         "total": body.get("total"),
         "has_more": body.get("has_more", False),
         "limit": limit,
