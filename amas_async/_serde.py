@@ -9,12 +9,10 @@ wire names, plus the unknown keys they were read with.
 The converter comes in two modes built by one function with the same hooks: the detailed one
 (for configs, for :func:`unstructure`, and for the error message) records the path of every
 failure; the hot one has none of that bookkeeping. Answers are read by code generated from the
-model definitions (:func:`reader`): for each class, a function that checks the common case of
-each field inline (``type(v) is str`` ...) and hands any other value to the hot converter's hook
-for the field's type. An answer it refuses is structured again in the detailed mode, which
-either reads it or says precisely what is wrong (``$.messages[0].created_at: ...``, by
-:func:`cattrs.transform_error`). Field metadata (:func:`wire`, :func:`as_received`) says which
-keys of an answer hold a field; the generated code and both converters follow it.
+model definitions (``_readers``), which hands every value it does not read inline to the hot
+converter's hook for its type, and an answer it refuses to the detailed converter, which either
+reads it or says precisely what is wrong (``$.messages[0].created_at: ...``, by
+:func:`cattrs.transform_error`).
 
 Request bodies are encoded by the standard library, which refuses NaN and Infinity (orjson
 would send them as ``null``); answers are decoded with orjson when it is installed
@@ -27,7 +25,6 @@ import json
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from types import MemberDescriptorType, UnionType
 from typing import Any, TypeVar
 
 import attrs
@@ -42,18 +39,15 @@ from cattrs.gen import (
 from .errors import ResponseValidationError
 
 __all__ = [
-    "as_received",
     "decode_json",
     "dumps",
     "first_problem",
     "invalid_answer",
     "loads",
     "problems",
-    "reader",
     "register_open_class",
     "structure",
     "unstructure",
-    "wire",
 ]
 
 T = TypeVar("T")
@@ -326,6 +320,10 @@ _fast = _new_converter(detailed=False)
 # ---- model-specific hooks, registered by the models --------------------------------------------
 
 
+#: Classes with hooks of their own (:func:`register_open_class`), never read inline.
+_open: set[type] = set()
+
+
 def register_open_class(cls: type, renames: Mapping[str, str] | None = None) -> None:
     """Wire hooks for a class with an ``extra`` field, such as a config section.
 
@@ -378,314 +376,6 @@ def register_open_class(cls: type, renames: Mapping[str, str] | None = None) -> 
         converter.register_unstructure_hook_factory(lambda t: t is cls, unstructure_factory)
 
 
-# ---- readers generated from the models -----------------------------------------------------------
-#
-# The hot path of answers. For each answer class a function is generated (once, on first use)
-# that reads a mapping into the class field by field, checking the common case of each field's
-# type inline (``v is None or type(v) is str`` ...). A value that fails the inline check goes
-# to the hot converter's hook for its type, so every lenient reading is the converter's own.
-# Whatever raises sends the caller to the detailed converter, which reads the same mapping with
-# the same hooks, or names the field that does not fit.
-
-#: Field metadata key: where the answer holds the field (see :func:`wire`, :func:`as_received`).
-_WIRE = "amas_async.wire"
-
-
-class _Missing:
-    """The type of :data:`_MISSING`: a key the mapping does not hold."""
-
-
-_MISSING = _Missing()
-_NONE = type(None)
-_FREE_MAPPINGS = (Mapping[str, Any], Mapping[str, str])
-_FREE_SEQUENCES = (Sequence[Any], Sequence[str])
-#: Classes read by :func:`reader`, with the fields never read: their mappings hold every field.
-_complete: dict[type, frozenset[str]] = {}
-#: Classes with hooks of their own (:func:`register_open_class`), never read inline.
-_open: set[type] = set()
-_readers: dict[tuple[type, bool, frozenset[str]], Callable[[Any], Any]] = {}
-
-
-def wire(*keys: str) -> dict[str, object]:
-    """Field metadata: the answer holds the field under the first of ``keys`` it has."""
-    if not keys:
-        raise ValueError("wire() needs at least one key")
-    return {_WIRE: keys}
-
-
-def as_received() -> dict[str, object]:
-    """Field metadata: the field is the whole mapping the object is read from (``raw``)."""
-    return {_WIRE: None}
-
-
-def _has_wire_view(t: Any) -> bool:
-    return (
-        isinstance(t, type) and attrs.has(t) and any(_WIRE in f.metadata for f in attrs.fields(t))
-    )
-
-
-def _class_factory(cls: Any, converter: cattrs.Converter) -> Callable[[object, object], Any]:
-    """The detailed converter's hook for an attrs class, under the keys its fields name.
-
-    It reads from a mapping only: cattrs' own would read a string as an object with no keys.
-    """
-    structure_fields: Callable[[Mapping[str, Any], Any], Any] = make_dict_structure_fn(
-        cls, converter
-    )
-    sources = [(f.name, f.metadata.get(_WIRE, (f.name,))) for f in attrs.fields(cls) if f.init]
-    renamed = _has_wire_view(cls)
-
-    def hook(data: object, _: object) -> object:
-        if not isinstance(data, Mapping):
-            raise TypeError(f"expected an object, got {type(data).__name__}")
-        if not renamed:
-            return structure_fields(data, cls)
-        fields: dict[str, object] = {}
-        for name, keys in sources:
-            if keys is None:
-                fields[name] = data
-                continue
-            for key in keys:
-                if key in data:
-                    fields[name] = data[key]
-                    break
-        return structure_fields(fields, cls)
-
-    return hook
-
-
-def _generated_factory(cls: Any, _: cattrs.Converter) -> Callable[[object, object], Any]:
-    """The hot converter's hook for the classes read by generated code."""
-    read = _read_fn(cls, cls in _complete, _complete.get(cls, frozenset()))
-    return lambda data, _: read(data)
-
-
-_converter.register_structure_hook_factory(
-    lambda t: isinstance(t, type) and attrs.has(t) and t not in _open, _class_factory
-)
-_fast.register_structure_hook_factory(
-    lambda t: isinstance(t, type) and (t in _complete or _has_wire_view(t)), _generated_factory
-)
-
-
-def _read_fn(cls: type, complete: bool = False, omit: frozenset[str] = frozenset()) -> Any:
-    """The generated function reading a mapping into ``cls`` (made on first use, then cached).
-
-    ``complete``: the mapping holds every field under its name but those in ``omit``.
-    """
-    key = (cls, complete, omit)
-    read = _readers.get(key)
-    if read is None:
-        # A class that contains itself finds this trampoline while its code is generated.
-        _readers[key] = lambda data: _readers[key](data)
-        try:
-            _readers[key] = read = _generate(cls, complete, omit)
-        except BaseException:
-            del _readers[key]
-            raise
-    return read
-
-
-def _optional_of(t: Any) -> Any:
-    """``X`` when ``t`` is ``X | None``, else None."""
-    args = typing.get_args(t)
-    if len(args) == 2 and _NONE in args and typing.get_origin(t) in (typing.Union, UnionType):
-        return args[0] if args[1] is _NONE else args[1]
-    return None
-
-
-def _inline_class(t: Any) -> bool:
-    return isinstance(t, type) and attrs.has(t) and t not in _open
-
-
-def _conversion(t: Any, v: str, i: int, names: dict[str, Any]) -> list[str]:
-    """Lines converting the local ``v`` of type ``t`` in place (``v`` None passes if optional).
-
-    The common case of each type is checked inline; other values go to the hot converter's
-    hook for ``t``, which reads them leniently or raises.
-    """
-    if t is Any or t is object:
-        return []
-    hook, typ = f"_h{i}", f"_t{i}"
-    names[hook], names[typ] = _fast.get_structure_hook(t), t
-    slow = f"{v} = {hook}({v}, {typ})"
-    inner = _optional_of(t)
-    optional = inner is not None
-    if not optional:
-        inner = t
-    lines: list[str]
-    if inner in (str, int, bool):
-        test = f"{v} is not None and " if optional else ""
-        return [f"if {test}type({v}) is not {inner.__name__}:", f"    {slow}"]
-    if inner is float:
-        test = f"{v} is not None and " if optional else ""
-        return [
-            f"if {test}type({v}) is not float:",
-            f"    {v} = float({v}) if type({v}) is int else {hook}({v}, {typ})",
-        ]
-    if inner is datetime:
-        lines = [
-            f"if type({v}) is int or type({v}) is float:",
-            f"    {v} = _fromtimestamp({v}, _UTC)",
-            f"elif type({v}) is str:",
-            f"    {v} = _datetime_from_text({v})",
-            "else:",
-            f"    {slow}",
-        ]
-    elif inner in _FREE_MAPPINGS:
-        lines = [f"if type({v}) is not dict:", f"    {slow}"]
-    elif inner in _FREE_SEQUENCES:
-        lines = [f"if type({v}) is list:", f"    {v} = tuple({v})", f"elif type({v}) is not tuple:"]
-        lines.append(f"    {slow}")
-    elif _inline_class(inner):
-        names[f"_r{i}"] = _read_fn(inner)
-        lines = [f"{v} = _r{i}({v})"]
-    elif typing.get_origin(inner) is Sequence and _inline_class(typing.get_args(inner)[0]):
-        names[f"_r{i}"] = _read_fn(typing.get_args(inner)[0])
-        lines = [  # a loop costs less than a comprehension for the usual few items
-            f"if type({v}) is list:",
-            "    items = []",
-            f"    for item in {v}:",
-            f"        items.append(_r{i}(item))",
-            f"    {v} = tuple(items)",
-            "else:",
-            f"    {slow}",
-        ]
-    else:
-        lines = [slow]
-    if optional:
-        return [f"if {v} is not None:", *(f"    {line}" for line in lines)]
-    return lines
-
-
-def _passes(t: Any, default: object) -> bool:
-    """True when the inline check of type ``t`` leaves ``default`` as it is."""
-    if default is attrs.NOTHING or isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        return False
-    if t is Any or t is object:
-        return True
-    inner = _optional_of(t)
-    if default is None:
-        return inner is not None
-    return type(default) in (str, int, bool, float) and type(default) is (inner or t)
-
-
-def _fetch(
-    field: attrs.Attribute[Any], v: str, i: int, complete: bool, names: dict[str, Any]
-) -> list[str]:
-    """Lines reading ``field`` from the mapping ``o`` into the local ``v``, converted."""
-    source = field.metadata.get(_WIRE, _MISSING)
-    if source is None:  # as_received()
-        return [f"{v} = o"]
-    convert = _conversion(field.type, v, i, names)
-    if source is _MISSING:
-        if complete:
-            return [f"{v} = o[{field.name!r}]", *convert]
-        source = (field.name,)
-    default = field.default
-    lines = []
-    if _passes(field.type, default):  # read the default like a value: it comes out unchanged
-        names[f"_d{i}"] = default
-        for n, key in enumerate(source):
-            last = n == len(source) - 1
-            fallback = "_MISSING" if not last else "" if default is None else f"_d{i}"
-            get = f"o.get({key!r}, {fallback})" if fallback else f"o.get({key!r})"
-            lines.append(f"{v} = {get}" if n == 0 else f"if {v} is _MISSING: {v} = {get}")
-        return lines + convert
-    for n, key in enumerate(source):
-        get = f"o.get({key!r}, _MISSING)"
-        lines.append(f"{v} = {get}" if n == 0 else f"if {v} is _MISSING: {v} = {get}")
-    value = _default(field, i, names)
-    otherwise = f"raise KeyError({field.name!r})" if value is None else f"{v} = {value}"
-    return [*lines, f"if {v} is _MISSING:", f"    {otherwise}", "else:"] + [
-        f"    {line}" for line in convert or ["pass"]
-    ]
-
-
-def _default(field: attrs.Attribute[Any], i: int, names: dict[str, Any]) -> str | None:
-    """The expression of ``field``'s default in generated code; None when it has none."""
-    default: Any = field.default
-    if default is attrs.NOTHING:
-        return None
-    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        if default.takes_self:
-            raise TypeError(f"{field.name}: a default that takes self cannot be read inline")
-        names[f"_d{i}"] = default.factory
-        return f"_d{i}()"
-    names[f"_d{i}"] = default
-    return f"_d{i}"
-
-
-def _slot_setters(cls: type) -> dict[str, Any] | None:
-    """For each field of ``cls``, the setter of its slot; None when ``__init__`` must run.
-
-    An attrs ``__init__`` that only stores its arguments (no validators, converters or hooks)
-    is replaced by storing them straight into the slots: the frozen ``__setattr__`` is not
-    called, and neither is ``__init__`` with a dozen keywords.
-    """
-    init = getattr(cls, "__init__", None)
-    if (
-        "__slots__" not in vars(cls)
-        or not getattr(getattr(init, "__code__", None), "co_filename", "").startswith("<attrs")
-        or hasattr(cls, "__attrs_pre_init__")
-        or hasattr(cls, "__attrs_post_init__")
-        or any(
-            f.validator is not None
-            or f.converter is not None
-            or getattr(f.default, "takes_self", False)
-            for f in attrs.fields(cls)
-        )
-    ):
-        return None
-    setters = {}
-    for field in attrs.fields(cls):
-        slot = next((vars(c)[field.name] for c in cls.__mro__ if field.name in vars(c)), None)
-        if type(slot) is not MemberDescriptorType:
-            return None
-        setters[field.name] = slot.__set__
-    slots = {name for c in cls.__mro__ for name in vars(c).get("__slots__", ())}
-    return None if slots - set(setters) - {"__weakref__"} else setters
-
-
-def _generate(cls: type, complete: bool, omit: frozenset[str]) -> Callable[[Any], Any]:
-    attrs.resolve_types(cls)
-    names: dict[str, Any] = {
-        "_cls": cls,
-        "_new": object.__new__,
-        "_Mapping": Mapping,
-        "_MISSING": _MISSING,
-        "_UTC": _UTC,
-        "_fromtimestamp": datetime.fromtimestamp,
-        "_datetime_from_text": _datetime_from_text,
-    }
-    body = [
-        "if type(o) is not dict and not isinstance(o, _Mapping):",
-        "    raise TypeError(f'expected an object, got {type(o).__name__}')",
-    ]
-    setters = _slot_setters(cls)
-    arguments, stores = [], ["self = _new(_cls)"]
-    for i, field in enumerate(attrs.fields(cls)):
-        if field.name in omit or not field.init:
-            value = _default(field, i, names) if setters is not None else None
-            if value is not None:  # what __init__ would store
-                stores.append(f"_s{i}(self, {value})")
-        else:
-            body += _fetch(field, f"v{i}", i, complete, names)
-            arguments.append(f"{field.alias}=v{i}")
-            stores.append(f"_s{i}(self, v{i})")
-        if setters is not None:
-            names[f"_s{i}"] = setters[field.name]
-    if setters is None:
-        body.append(f"return _cls({', '.join(arguments)})")
-    else:
-        body += [*stores, "return self"]
-    source = "def read(o):\n" + "".join(f"    {line}\n" for line in body)
-    exec(compile(source, f"<amas_async reader of {cls.__qualname__}>", "exec"), names)
-    read: Callable[[Any], Any] = names["read"]
-    read.__doc__ = source  # what was generated, for a reader of this code
-    return read
-
-
 # ---- structuring, unstructuring, errors ----------------------------------------------------------
 
 
@@ -733,40 +423,3 @@ def invalid_answer(
     elif isinstance(problem, BaseException):
         problem = "; ".join(f"{path}: {message}" for path, message in problems(problem))
     return ResponseValidationError(f"the {what} answer is not as documented: {problem}", body=body)
-
-
-def reader(
-    cls: type[T],
-    what: str,
-    *,
-    omit: Sequence[str] = (),
-    check: Callable[[Mapping[str, Any], object], None] | None = None,
-) -> Callable[[Mapping[str, Any], object], T]:
-    """A function reading one kind of answer: ``read(fields, body) -> cls``.
-
-    ``fields`` is the answer mapped onto ``cls``'s field names, every one present but those in
-    ``omit`` (a key missing after all only takes the slower path); ``body`` is the answer as
-    received, for the error. ``read`` raises :class:`ResponseValidationError` naming every
-    field that does not fit; ``what`` names the answer in it (``"the execute answer is not as
-    documented"``). ``check(fields, body)``, when given, runs before the detailed pass, to
-    raise an error of its own for a shape the paths would describe less well.
-    """
-    _complete[cls] = frozenset(omit)
-    hot: Callable[[Mapping[str, Any]], T] | None = None
-
-    def read(fields: Mapping[str, Any], body: object) -> T:
-        nonlocal hot
-        if hot is None:  # generated on first use: importing the SDK generates no code
-            hot = _read_fn(cls, True, _complete[cls])
-        try:
-            return hot(fields)
-        except Exception:  # the detailed pass reads it, or says what is wrong
-            pass
-        if check is not None:
-            check(fields, body)
-        try:
-            return _converter.structure(fields, cls)
-        except (cattrs.BaseValidationError, *_FAILURES) as exc:
-            raise invalid_answer(what, body, exc) from exc
-
-    return read

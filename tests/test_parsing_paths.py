@@ -21,7 +21,7 @@ import attrs
 import pytest
 
 import amas_async as amas
-from amas_async import _serde
+from amas_async import _readers, _serde
 from amas_async.resources import runtime
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "examples"
@@ -360,8 +360,8 @@ def _default(field: attrs.Attribute[Any]) -> Any:
 def test_every_inline_check_agrees_with_the_converter(cls: type, field: str) -> None:
     """Each field of each answer model, given each odd value: the generated reader reads it
     exactly as the detailed converter does (same value, same types), or both refuse it."""
-    complete = cls in _serde._complete
-    read = _serde._read_fn(cls, complete, _serde._complete.get(cls, frozenset()))
+    complete = cls in _readers._complete
+    read = _readers._read_fn(cls, complete, _readers._complete.get(cls, frozenset()))
     base: dict[str, Any] = {}
     if complete:  # the answer's shape mapping gives every field
         base = {f.name: _default(f) for f in attrs.fields(cls) if f.name != "attempts"}
@@ -379,7 +379,7 @@ def test_the_hot_converter_reads_answers_with_the_generated_code() -> None:
     hook = _serde._fast.get_structure_hook(amas.Execution)
     assert hook(fields, amas.Execution) == amas.Execution()
     assert hook(fields, amas.Execution).attempts == 1
-    assert "_cls(" not in _serde._read_fn(amas.Execution, True, frozenset({"attempts"})).__doc__
+    assert "_cls(" not in _readers._read_fn(amas.Execution, True, frozenset({"attempts"})).__doc__
 
 
 def test_messages_are_read_straight_from_the_answer() -> None:
@@ -429,10 +429,10 @@ def test_importing_the_sdk_generates_no_code() -> None:
 
     script = (
         "import amas_async, amas_async.resources.runtime\n"
-        "from amas_async import _serde\n"
-        "assert not _serde._readers, _serde._readers\n"
+        "from amas_async import _readers\n"
+        "assert not _readers._readers, _readers._readers\n"
         "amas_async.resources.runtime.parse_execution({})\n"
-        "assert _serde._readers\n"
+        "assert _readers._readers\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
 
@@ -440,8 +440,8 @@ def test_importing_the_sdk_generates_no_code() -> None:
 @attrs.frozen(kw_only=True)
 class _Checked:
     name: str = attrs.field(validator=attrs.validators.min_len(2))
-    tags: Any = attrs.field(factory=list, metadata=_serde.wire("tags", "labels"))
-    whole: Any = attrs.field(default=None, metadata=_serde.as_received())
+    tags: Any = attrs.field(factory=list, metadata=_readers.wire("tags", "labels"))
+    whole: Any = attrs.field(default=None, metadata=_readers.as_received())
 
 
 @attrs.define(slots=False)
@@ -454,7 +454,7 @@ class _Plain:
 
 
 def test_generated_readers_run_validators_and_defaults_like_init() -> None:
-    read = _serde.reader(_Checked, "test")
+    read = _readers.reader(_Checked, "test")
     assert read({"name": "ab"}, None) == _Checked(name="ab", whole={"name": "ab"})
     assert read({"name": "ab", "labels": [1]}, None).tags == [1]
     assert read({"name": "ab", "tags": None, "labels": [1]}, None).tags is None
@@ -464,7 +464,7 @@ def test_generated_readers_run_validators_and_defaults_like_init() -> None:
     with pytest.raises(amas.ResponseValidationError, match=r"\$\.name: required field missing"):
         read({}, None)
 
-    plain = _serde._read_fn(_Plain)  # not slotted: built by __init__
+    plain = _readers._read_fn(_Plain)  # not slotted: built by __init__
     assert "_cls(" in plain.__doc__
     assert plain({"when": 0, "count": "4", "items": ("a",)}) == _Plain(
         when=at(0), count=4, note="n/a", items=["a"]

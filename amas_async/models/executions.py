@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from .. import _serde
+from .. import _readers
 
 __all__ = ["Execution", "Message", "MessagePage", "SessionStatus", "Usage"]
 
@@ -44,11 +44,11 @@ class Message:
     content: Any = None
     """A string in every documented answer; a list of parts is kept as sent."""
     created_at: datetime | None = attrs.field(
-        default=None, metadata=_serde.wire("created_at", "timestamp")
+        default=None, metadata=_readers.wire("created_at", "timestamp")
     )
     """The message's ``created_at`` (execute) or ``timestamp`` (history)."""
     raw: Mapping[str, Any] = attrs.field(
-        factory=dict, repr=False, eq=False, metadata=_serde.as_received()
+        factory=dict, repr=False, eq=False, metadata=_readers.as_received()
     )
     """The message as received."""
 

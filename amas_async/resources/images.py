@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import _serde
+from .. import _readers, _serde
 from .._multipart import FileTypes, image_form
 from ..models import ImageUpload
 from ._base import AsyncResource
@@ -31,7 +31,7 @@ class AsyncImages(AsyncResource):
         )
 
 
-_read_upload = _serde.reader(ImageUpload, "image upload", omit=("attempts",))
+_read_upload = _readers.reader(ImageUpload, "image upload", omit=("attempts",))
 
 
 def parse_image_upload(body: Any) -> ImageUpload:

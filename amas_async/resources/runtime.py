@@ -7,7 +7,7 @@ import functools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from .. import _serde, batch
+from .. import _readers, _serde, batch
 from .._checks import check_int
 from .._throttle import Throttle
 from .._validation import path_segment
@@ -244,7 +244,7 @@ def execute_body(content: object, inputs: object, correlation_id: object) -> byt
 
 
 # Each answer is mapped onto its model's field names (the shape mappings below), then read by
-# code generated from the models (amas_async._serde.reader): messages straight from the
+# code generated from the models (amas_async._readers.reader): messages straight from the
 # answer's objects, where Message's fields say which keys hold them. A value that does not fit
 # raises ResponseValidationError naming the field.
 
@@ -259,11 +259,11 @@ def _check_messages(what: str) -> Callable[[Mapping[str, Any], object], None]:
     return check
 
 
-_read_execution = _serde.reader(
+_read_execution = _readers.reader(
     Execution, "execute", omit=("attempts",), check=_check_messages("execute")
 )
-_read_page = _serde.reader(MessagePage, "messages", check=_check_messages("messages"))
-_read_status = _serde.reader(SessionStatus, "status")
+_read_page = _readers.reader(MessagePage, "messages", check=_check_messages("messages"))
+_read_status = _readers.reader(SessionStatus, "status")
 _STATUS_FIELDS = ("session_id", "status", "message_count", "last_activity", "created_at", "health")
 
 

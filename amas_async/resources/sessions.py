@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from .. import _serde
+from .. import _readers, _serde
 from .._config_files import load_config_source
 from .._validation import path_segment
 from ..errors import ConfigValidationError, InvalidContentError, InvalidRequestError
@@ -198,7 +198,7 @@ class _SessionFields:
     raw: Mapping[str, Any]
 
 
-_read_session = _serde.reader(_SessionFields, "session")
+_read_session = _readers.reader(_SessionFields, "session")
 
 
 def parse_session_fields(body: Any) -> dict[str, Any]:
