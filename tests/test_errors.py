@@ -643,3 +643,20 @@ def test_status_error_str_without_context() -> None:
     assert str(error) == "418 boom"
     assert error.headers == {}
     assert error.body is None
+
+
+def test_execution_like_lists_every_public_attribute_of_execution() -> None:
+    # ExecutionError.execution is typed by this protocol (errors imports no model): keep the
+    # two in step, so that code reading any attribute of the execution type-checks.
+    import inspect
+
+    from amas_async.errors import ExecutionLike
+
+    def public(cls: type) -> set[str]:
+        names = {n for n, _ in inspect.getmembers(cls) if not n.startswith("_")}
+        return names | {n for n in getattr(cls, "__annotations__", {}) if not n.startswith("_")}
+
+    members = public(amas.Execution) - {"__attrs_attrs__"}
+    assert members <= public(ExecutionLike), sorted(members - public(ExecutionLike))
+    error = amas.ExecutionError(amas.Execution(status="error"))
+    assert isinstance(error.execution, amas.Execution)
