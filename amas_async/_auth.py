@@ -47,14 +47,6 @@ class AuthMiddleware:
     def __repr__(self) -> str:
         return f"AuthMiddleware(origin={self._origin!r})"
 
-    def hiding_key(self) -> AuthMiddleware:
-        """The same middleware with ``hide_key`` set."""
-        clone = object.__new__(AuthMiddleware)
-        for name in AuthMiddleware.__slots__:
-            setattr(clone, name, getattr(self, name))
-        clone.hide_key = True
-        return clone
-
     def for_origin(self, url: str) -> bool:
         """True when ``url`` is on the base URL's origin (the only one that gets the key)."""
         if url.startswith(self._origin_prefix) or url == self._origin:

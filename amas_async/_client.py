@@ -131,9 +131,13 @@ class AsyncAmas:
             raise InvalidRequestError("limits= configures the default transport; not both")
         policy = resolve_policy(retry, max_retries)
         inner = (throttle,) if throttle is not None else ()
-        auth = AuthMiddleware(config.api_key, config.origin, config.default_headers, hide_key=False)
+        # User middlewares are the same for every client sharing the pool (with_options keeps
+        # them): only they could look at an answer's request, so only then is the key hidden.
+        auth = AuthMiddleware(
+            config.api_key, config.origin, config.default_headers, hide_key=bool(middlewares)
+        )
         self._setup(config, _Pool(transport, auth), policy, tuple(middlewares), inner, None)
-        self._owns_pool = True
+        self._owns_pool = True  # clients made by with_options() share it and leave it open
 
     def _setup(
         self,
@@ -158,7 +162,7 @@ class AsyncAmas:
         chain.append(log_exchange)
         # Innermost: nothing above ever sees the key (the answers' requests are put back
         # without it when user middlewares could look at them).
-        chain.append(pool.auth if not middlewares else pool.auth.hiding_key())
+        chain.append(pool.auth)
         self._middlewares: tuple[Middleware, ...] = tuple(chain)
         self._handler: Handler | None = None
         self._closed = False

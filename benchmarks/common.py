@@ -115,6 +115,30 @@ class Stub:
 
 
 @contextlib.contextmanager
+def base_worktree(revision: str) -> Iterator[Path]:
+    """``revision`` checked out in a temporary git worktree (removed on exit)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="amas-base-") as scratch:
+        tree = Path(scratch) / "tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), revision],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        try:
+            yield tree
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)],
+                cwd=ROOT,
+                check=False,
+                capture_output=True,
+            )
+
+
+@contextlib.contextmanager
 def stub_server(*, hold: bool = False, delay: float = 0.0, pin: bool = True) -> Iterator[Stub]:
     """Start ``benchmarks.stub_server`` in its own process on 127.0.0.1; stop it on exit."""
     args = [sys.executable, "-m", "benchmarks.stub_server", "--port", "0"]

@@ -20,7 +20,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from benchmarks.common import (
     CLIENT_CPU,
     ROOT,
     SESSION_ID,
+    base_worktree,
     can_pin,
     median,
     stub_server,
@@ -154,31 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,16,128")
     parser.add_argument("--no-pin", action="store_true")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="amas-base-") as scratch:
-        base_tree = Path(scratch) / "tree"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(base_tree), args.base],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        try:
-            trees = {"base": base_tree, "work": ROOT}
-            rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
-            with stub_server(pin=not args.no_pin) as stub:
-                for number in range(args.rounds):
-                    for name, tree in (
-                        trees.items() if number % 2 == 0 else reversed(list(trees.items()))
-                    ):
-                        rounds[name].append(_worker(tree, stub.amas_base_url, args))
-                    print(f"round {number + 1}/{args.rounds} done", file=sys.stderr)
-        finally:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(base_tree)],
-                cwd=ROOT,
-                check=False,
-                capture_output=True,
-            )
+    with base_worktree(args.base) as base_tree:
+        trees = {"base": base_tree, "work": ROOT}
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+        with stub_server(pin=not args.no_pin) as stub:
+            for number in range(args.rounds):
+                pairs = list(trees.items())
+                for name, tree in pairs if number % 2 == 0 else pairs[::-1]:
+                    rounds[name].append(_worker(tree, stub.amas_base_url, args))
+                print(f"round {number + 1}/{args.rounds} done", file=sys.stderr)
     print(f"base = {args.base}, work = the working tree; medians over {args.rounds} rounds")
     print(f"{'measure':<28}{'base':>22}{'work':>22}")
     keys = [k for k in rounds["base"][0] if k != "parse_us"]

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import API_KEY, ROOT, SESSION_ID, stub_server
+from benchmarks.common import API_KEY, ROOT, SESSION_ID, base_worktree, stub_server
 
 CLIENT = r"""
 import asyncio, sys
@@ -154,34 +154,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     k = args.k
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="amas-base-") as scratch:
-        base_tree = Path(scratch) / "tree"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(base_tree), args.base],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        try:
-            with stub_server(pin=False) as stub:
-                for name, tree in (("base", base_tree), ("work", ROOT)):
-                    wire = [stub.amas_base_url, API_KEY, SESSION_ID, str(k)]
-                    none = _count(tree, CLIENT, [*wire, "none"])
-                    raw = (_count(tree, CLIENT, [*wire, "raw"]) - none) / k
-                    sdk = (_count(tree, CLIENT, [*wire, "sdk"]) - none) / k
-                    local = [str(EXAMPLE), str(k)]
-                    idle = _count(tree, IN_PROCESS, [*local, "none"])
-                    own = (_count(tree, IN_PROCESS, [*local, "execute"]) - idle) / k
-                    parse = (_count(tree, IN_PROCESS, [*local, "parse"]) - idle) / k
-                    results[name] = {"raw": raw, "sdk": sdk, "own": own, "parse": parse}
-                    print(f"{name} done", file=sys.stderr)
-        finally:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(base_tree)],
-                cwd=ROOT,
-                check=False,
-                capture_output=True,
-            )
+    with base_worktree(args.base) as base_tree, stub_server(pin=False) as stub:
+        for name, tree in (("base", base_tree), ("work", ROOT)):
+            wire = [stub.amas_base_url, API_KEY, SESSION_ID, str(k)]
+            none = _count(tree, CLIENT, [*wire, "none"])
+            raw = (_count(tree, CLIENT, [*wire, "raw"]) - none) / k
+            sdk = (_count(tree, CLIENT, [*wire, "sdk"]) - none) / k
+            local = [str(EXAMPLE), str(k)]
+            idle = _count(tree, IN_PROCESS, [*local, "none"])
+            own = (_count(tree, IN_PROCESS, [*local, "execute"]) - idle) / k
+            parse = (_count(tree, IN_PROCESS, [*local, "parse"]) - idle) / k
+            results[name] = {"raw": raw, "sdk": sdk, "own": own, "parse": parse}
+            print(f"{name} done", file=sys.stderr)
     base, work = results["base"], results["work"]
     print(f"instructions per call, K={k}; base = {args.base}, work = the working tree")
     rows = [
