@@ -47,6 +47,13 @@ class AuthMiddleware:
     def __repr__(self) -> str:
         return f"AuthMiddleware(origin={self._origin!r})"
 
+    def origin_headers(self) -> dict[str, str]:
+        """The headers every request to the base URL's origin carries (the key among them).
+
+        For a sender bound to that origin (the client's lean path); never for any other URL.
+        """
+        return dict(self._key_headers)
+
     def for_origin(self, url: str) -> bool:
         """True when ``url`` is on the base URL's origin (the only one that gets the key)."""
         if url.startswith(self._origin_prefix) or url == self._origin:

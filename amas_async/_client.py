@@ -8,6 +8,7 @@ follows same-origin redirects, turns the answer into a result or a typed error) 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
@@ -17,6 +18,7 @@ import attrs
 
 from ._auth import AuthMiddleware
 from ._checks import check_int
+from ._clock import clock
 from ._config import (
     NOT_GIVEN,
     ClientConfig,
@@ -26,17 +28,30 @@ from ._config import (
     TimeoutTypes,
     make_config,
 )
-from ._http import AsyncTransport, Handler, Middleware, Params, Request, build_chain
-from ._logging import log_exchange
+from ._http import (
+    AsyncTransport,
+    DirectSend,
+    Handler,
+    Headers,
+    Middleware,
+    Params,
+    Request,
+    Response,
+    answer,
+    build_chain,
+)
+from ._logging import log_exchange, logger
 from ._multipart import MultipartBody
 from ._redirects import REDIRECT_STATUSES, follow_redirects
 from ._retry import RetryMiddleware, RetryPolicy, parse_retry_after
-from ._serde import decode_json
+from ._serde import loads
 from ._throttle import Throttle
 from ._transports import AiohttpTransport
 from ._validation import path_segment
 from .errors import (
     AmasError,
+    APIConnectionError,
+    APIStatusError,
     InvalidContentError,
     InvalidRequestError,
     ResponseValidationError,
@@ -46,8 +61,12 @@ from .resources import AsyncImages, AsyncRuntime, AsyncSessions, Session
 
 T = TypeVar("T")
 
-_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-_ACCEPT = {"Accept": "application/json"}
+_JSON = "application/json"
+_JSON_HEADERS = {"Content-Type": _JSON, "Accept": _JSON}
+_ACCEPT = {"Accept": _JSON}
+#: A lean request's own header when it has a body and no key (never changed: aiohttp copies it).
+_CONTENT_TYPE = {"Content-Type": _JSON}
+_DEBUG = logging.DEBUG
 
 
 def resolve_policy(retry: RetryPolicy | None, max_retries: int | None) -> RetryPolicy:
@@ -156,15 +175,28 @@ class AsyncAmas:
         self._inner_middlewares = inner  # under the retry layer: every attempt passes them
         self._timeout = timeout  # None: the transport's default
         chain = list(middlewares)
+        retry: RetryMiddleware | None = None
         if policy.max_attempts > 1:  # no retry layer at all when retries are off
-            chain.append(RetryMiddleware(policy, timeout or config.timeout))
+            retry = RetryMiddleware(policy, timeout or config.timeout)
+            chain.append(retry)
         chain.extend(inner)
-        chain.append(log_exchange)
         # Innermost: nothing above ever sees the key (the answers' requests are put back
         # without it when user middlewares could look at them).
-        chain.append(pool.auth)
+        below = (log_exchange, pool.auth)
+        chain.extend(below)
         self._middlewares: tuple[Middleware, ...] = tuple(chain)
+        self._retry = retry
         self._handler: Handler | None = None
+        # The lean path (see _request): only with nothing between the call and the transport
+        # but retries, logging and auth, and a transport that offers a direct sender.
+        self._lean = (
+            not middlewares
+            and not inner
+            and not (retry is not None and retry.clips_first)
+            and type(pool.transport) is AiohttpTransport
+        )
+        self._direct: DirectSend | None = None
+        self._below_retry: Handler | None = None
         self._closed = False
         self.sessions = AsyncSessions(self)
         self.runtime = AsyncRuntime(self)
@@ -248,6 +280,12 @@ class AsyncAmas:
             )
         if self._handler is None:
             self._handler = build_chain(self._middlewares, pool.transport.handle)
+            if self._lean:
+                transport = pool.transport
+                assert isinstance(transport, AiohttpTransport)
+                headers = {**pool.auth.origin_headers(), "Accept": _JSON}
+                self._direct = transport.direct(self._config.origin, headers)
+                self._below_retry = build_chain((log_exchange, pool.auth), transport.handle)
         return self._handler
 
     async def __aenter__(self) -> AsyncAmas:
@@ -269,7 +307,7 @@ class AsyncAmas:
         belongs to the client it was derived from.
         """
         self._closed = True
-        self._handler = None
+        self._handler = self._direct = self._below_retry = None
         if self._owns_pool and not self._pool.closed:
             self._pool.closed = True
             await self._pool.transport.aclose()
@@ -298,53 +336,121 @@ class AsyncAmas:
         handler = self._handler
         if handler is None or asyncio.get_running_loop() is not self._pool.loop:
             handler = self._open()
-        headers = dict(_JSON_HEADERS if content is not None else _ACCEPT)
+        url = self._config.base_url + path
+        key = None
         if method == "POST":
             # 128 random bits, as a UUID4 has, at a seventh of uuid4()'s cost.
-            headers["Idempotency-Key"] = idempotency_key or os.urandom(16).hex()
-        request = Request(
+            key = idempotency_key or os.urandom(16).hex()
+        timeout = self._timeout or self._config.timeout
+        direct, below = self._direct, self._below_retry  # kept: closing clears them
+        response: Response
+        if direct is not None and multipart is None and not logger.isEnabledFor(_DEBUG):
+            # The lean path: one attempt straight to the transport, with the constant headers
+            # set once on its session; Request and Response objects are built only when the
+            # first attempt does not succeed (for the retries, redirects and errors).
+            started = clock.monotonic()
+            if key is None:
+                extra = _CONTENT_TYPE if content is not None else None
+            elif content is not None:
+                extra = {"Content-Type": _JSON, "Idempotency-Key": key}
+            else:
+                extra = {"Idempotency-Key": key}
+            failed: APIConnectionError | None
+            try:
+                status, body, raw, reason = await direct(
+                    method, url, params, content, extra, timeout
+                )
+            except APIConnectionError as exc:
+                failed = exc
+            else:
+                if 200 <= status < 300:
+                    return self._read(status, body, method, url, 1, parse)
+                failed = None
+            request = self._new_request(
+                method, url, key, params, content, None, timeout, idempotent
+            )
+            first = failed or answer(
+                status, Headers.from_raw(raw), body, request, url, reason, 0.0, 1
+            )
+            if self._retry is not None and below is not None:
+                response = await self._retry.after_first(request, below, first, started)
+            elif isinstance(first, APIConnectionError):
+                raise first
+            else:
+                response = first
+        else:
+            request = self._new_request(
+                method, url, key, params, content, multipart, timeout, idempotent
+            )
+            response = await handler(request)
+        if response.status in REDIRECT_STATUSES:
+            response = await follow_redirects(handler, request, response, self._config.origin)
+        if not 200 <= response.status < 300:
+            raise _status_error(response, method)
+        return self._read(
+            response.status, response.content, method, response.url, response.attempts, parse
+        )
+
+    @staticmethod
+    def _new_request(
+        method: str,
+        url: str,
+        key: str | None,
+        params: Params | None,
+        content: bytes | None,
+        multipart: MultipartBody | None,
+        timeout: Timeout,
+        idempotent: bool,
+    ) -> Request:
+        headers = dict(_JSON_HEADERS if content is not None else _ACCEPT)
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return Request(
             method,
-            self._config.base_url + path,
+            url,
             headers=headers,
             params=params,
             content=content,
             multipart=multipart,
-            timeout=self._timeout or self._config.timeout,
+            timeout=timeout,
             idempotent=idempotent,
         )
-        response = await handler(request)
-        if response.status in REDIRECT_STATUSES:
-            response = await follow_redirects(handler, request, response, self._config.origin)
-        if not 200 <= response.status < 300:
-            status = response.status
-            raise make_status_error(
-                status,
-                response.headers,
-                response.content,
-                method=method,
-                url=response.url,
-                reason=response.reason,
-                retry_after=parse_retry_after(response.headers) if status == 429 else None,
-                attempts=response.attempts,
-            )
+
+    @staticmethod
+    def _read(
+        status: int, content: bytes, method: str, url: str, attempts: int, parse: Callable[[Any], T]
+    ) -> T:
+        """The result of a 2xx answer: its JSON body read by ``parse``."""
         try:
-            data = decode_json(response.content)
+            data = loads(content)
         except ValueError:
-            text = response.text()
+            text = content.decode("utf-8", errors="replace")
             shown = text.strip()[:200] or "an empty body"
             raise ResponseValidationError(
                 f"expected a JSON body, got {shown!r}",
-                status_code=response.status,
+                status_code=status,
                 body=text,
                 method=method,
-                url=response.url,
+                url=url,
             ) from None
         try:
             result = parse(data)
         except ResponseValidationError as exc:
-            raise exc.at(status_code=response.status, method=method, url=response.url) from (
-                exc.__cause__
-            )
-        if response.attempts != 1 and hasattr(result, "attempts"):
-            result = attrs.evolve(result, attempts=response.attempts)  # type: ignore[misc]
+            raise exc.at(status_code=status, method=method, url=url) from exc.__cause__
+        if attempts != 1 and hasattr(result, "attempts"):
+            result = attrs.evolve(result, attempts=attempts)  # type: ignore[misc]
         return result
+
+
+def _status_error(response: Response, method: str) -> APIStatusError:
+    status = response.status
+    return make_status_error(
+        status,
+        response.headers,
+        response.content,
+        method=method,
+        url=response.url,
+        reason=response.reason,
+        retry_after=parse_retry_after(response.headers) if status == 429 else None,
+        attempts=response.attempts,
+    )

@@ -25,6 +25,8 @@ from ._multipart import MultipartBody
 
 __all__ = [
     "AsyncTransport",
+    "DirectSend",
+    "Exchange",
     "Handler",
     "Headers",
     "Middleware",
@@ -272,6 +274,15 @@ def answer(
 
 Handler = Callable[[Request], Awaitable[Response]]
 Middleware = Callable[[Request, Handler], Awaitable[Response]]
+
+#: One attempt's answer as a transport reads it: status, body, raw header pairs, reason.
+Exchange = tuple[int, bytes, Sequence[tuple[bytes, bytes]], str | None]
+#: A transport's sender bound to one origin and its constant headers (the client's lean path):
+#: ``(method, url, params, json_body, extra_headers, timeout) -> Exchange``.
+DirectSend = Callable[
+    [str, str, Params | None, bytes | None, Mapping[str, str] | None, Timeout | None],
+    Awaitable[Exchange],
+]
 
 
 @runtime_checkable

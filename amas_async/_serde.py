@@ -14,14 +14,15 @@ converter's hook for its type, and an answer it refuses to the detailed converte
 reads it or says precisely what is wrong (``$.messages[0].created_at: ...``, by
 :func:`cattrs.transform_error`).
 
-Request bodies are encoded by the standard library, which refuses NaN and Infinity (orjson
-would send them as ``null``); answers are decoded with orjson when it is installed
-(``pip install amas-async[fast]``), else with the standard library.
+JSON is encoded and decoded by orjson (a dependency on CPython), else by the standard library.
+Both refuse NaN and Infinity in a request body (orjson alone would send them as ``null``) and
+accept the same values: what orjson refuses is encoded by the standard library.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -61,18 +62,49 @@ _UTC = timezone.utc
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def dumps(value: object) -> bytes:
-    """Encode a JSON request body (ValueError for NaN/Infinity, TypeError for other types)."""
+def _stdlib_dumps(value: object) -> bytes:
     return _encoder.encode(value).encode("utf-8")
 
 
+def _finite(value: object) -> bool:
+    """False when ``value`` holds a NaN or an infinity anywhere (JSON has neither)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    return True
+
+
 loads: Callable[[bytes | str], Any]
+dumps: Callable[[object], bytes]
+
 try:  # pragma: no cover - which branch runs depends on the environment
     import orjson
-
-    loads = orjson.loads
 except ImportError:  # pragma: no cover
     loads = json.loads
+    dumps = _stdlib_dumps
+else:
+    loads = orjson.loads
+    _orjson_dumps = orjson.dumps
+    _ORJSON_FAILURE = orjson.JSONEncodeError
+
+    def dumps(value: object) -> bytes:
+        """Encode a JSON request body (ValueError for NaN/Infinity, TypeError for other types).
+
+        orjson first; what it refuses (integers beyond 64 bits, keys that are not strings) is
+        encoded as the standard library would, so both accept the same values.
+        """
+        try:
+            encoded = _orjson_dumps(value)
+        except _ORJSON_FAILURE:
+            return _stdlib_dumps(value)
+        # orjson writes NaN and Infinity as null: look for them only when a null was written.
+        if b"null" in encoded and not _finite(value):
+            raise ValueError("Out of range float values are not JSON compliant (NaN, Infinity)")
+        # orjson's bytes hold a 4 KiB buffer whatever their length: keep a right-sized copy.
+        return memoryview(encoded).tobytes()
 
 
 def decode_json(content: bytes) -> Any:

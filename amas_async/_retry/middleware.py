@@ -30,23 +30,44 @@ class RetryMiddleware:
             timeout.total is None or policy.deadline < timeout.total
         )
 
+    @property
+    def clips_first(self) -> bool:
+        """True when the deadline is shorter than an attempt may be (the first attempt is cut)."""
+        return self._clip_first
+
     async def __call__(self, request: Request, handler: Handler) -> Response:
-        policy = self._policy
         started = clock.monotonic()
         if self._clip_first:
-            request = prepare_attempt(policy, self._timeout, request, 1, started)
+            request = prepare_attempt(self._policy, self._timeout, request, 1, started)
         first: Response | APIConnectionError
         try:
             first = await handler(request)
         except APIConnectionError as exc:
-            if not policy.should_retry_exception(exc, request.idempotent):
-                raise
             first = exc
         else:
-            if first.status not in policy.retry_statuses or not policy.should_retry_status(
-                first.status, request.idempotent
-            ):
+            if first.status not in self._policy.retry_statuses:
                 return first
+        return await self.after_first(request, handler, first, started)
+
+    async def after_first(
+        self,
+        request: Request,
+        handler: Handler,
+        first: Response | APIConnectionError,
+        started: float,
+    ) -> Response:
+        """Go on from a call's first outcome: retry it if the policy says so, else end.
+
+        ``handler`` sends one attempt (the layers under this one); ``started`` is when the
+        call began, on the retry clock. A failure that is not retried is raised, an answer
+        that is not retried is returned.
+        """
+        policy = self._policy
+        if isinstance(first, APIConnectionError):
+            if not policy.should_retry_exception(first, request.idempotent):
+                raise first
+        elif not policy.should_retry_status(first.status, request.idempotent):
+            return first
         from .loop import retry  # tenacity is imported on the first retry only
 
         return await retry(policy, self._timeout, request, handler, first, started)

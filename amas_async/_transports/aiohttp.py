@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Awaitable, Mapping
 from typing import Any, BinaryIO
 
 import aiohttp
 
 from .._config import Limits, Timeout
-from .._http import Headers, Request, Response, answer
+from .._http import DirectSend, Exchange, Headers, Params, Request, Response, answer
 from .._multipart import MultipartBody
 from ..errors import AmasError, APIConnectionError, APITimeoutError, InvalidRequestError
 
@@ -24,6 +25,10 @@ __all__ = ["AiohttpTransport"]
 _CONNECT_TIMEOUTS: tuple[type[BaseException], ...] = tuple(
     cls for cls in (getattr(aiohttp, "ConnectionTimeoutError", None),) if cls is not None
 )
+
+
+#: A direct sender's identity: its origin and its constant headers.
+_DirectKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
 @functools.lru_cache(maxsize=64)
@@ -49,6 +54,9 @@ class AiohttpTransport:
         self._timeout = timeout or Timeout()
         self._default_timeout = _client_timeout(self._timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._direct_sessions: dict[
+            tuple[str, tuple[tuple[str, str], ...]], aiohttp.ClientSession
+        ] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -82,65 +90,85 @@ class AiohttpTransport:
     async def aclose(self) -> None:
         """Close the aiohttp session and its connections (idempotent)."""
         self._closed = True
+        direct, self._direct_sessions = self._direct_sessions, {}
+        for own in direct.values():  # they share the main session's connector: close them first
+            if not own.closed:
+                await own.close()
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
 
+    def _timeout_for(self, own: Timeout | None) -> aiohttp.ClientTimeout:
+        # The client passes the default Timeout object itself: no hashing for the cache.
+        if own is None or own is self._timeout:
+            return self._default_timeout
+        return _client_timeout(own)
+
+    def direct(self, origin: str, headers: Mapping[str, str]) -> DirectSend:
+        """A sender for requests to ``origin`` only, with ``headers`` on every one of them.
+
+        The client's lean path for the common case (no user middleware, no throttle, no
+        form): the constant headers are set once on an aiohttp session that shares this
+        transport's connection pool, and an attempt costs one coroutine. The caller must give
+        it only URLs on ``origin``: the headers (the API key among them) go with every request.
+        """
+        key = (origin, tuple(sorted(headers.items())))
+        return functools.partial(self._send_direct, key)
+
+    def _direct_session(self, key: _DirectKey) -> aiohttp.ClientSession:
+        main = self._session or self._open()  # raises once the transport is closed
+        session = aiohttp.ClientSession(
+            connector=main.connector,
+            connector_owner=False,
+            headers=dict(key[1]),
+            timeout=self._default_timeout,
+            auto_decompress=True,
+            raise_for_status=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        self._direct_sessions[key] = session
+        return session
+
+    def _send_direct(
+        self,
+        key: _DirectKey,
+        method: str,
+        url: str,
+        params: Params | None,
+        content: bytes | None,
+        extra_headers: Mapping[str, str] | None,
+        timeout: Timeout | None,
+    ) -> Awaitable[Exchange]:
+        # A plain function returning the exchange's coroutine: no frame of its own.
+        session = self._direct_sessions.get(key)
+        if session is None:
+            session = self._direct_session(key)
+        client_timeout = (
+            self._default_timeout
+            if timeout is None or timeout is self._timeout
+            else _client_timeout(timeout)
+        )
+        return _exchange(session, method, url, params, content, extra_headers, client_timeout, 1)
+
     async def handle(self, request: Request) -> Response:
         """Send one attempt of ``request`` and return its complete answer."""
         session = self._session or self._open()
-        method, url = request.method, request.url
-        own = request.timeout
-        # The client passes its default Timeout object itself: no hashing for the cache.
-        timeout = self._default_timeout if own is self._timeout else None
-        if timeout is None and own is not None:
-            timeout = _client_timeout(own)
         started = time.monotonic()
         files: list[BinaryIO] = []
         try:
             data: Any = request.content
             if request.multipart is not None:
                 data = await _form(request.multipart, files)
-            async with session.request(
-                method,
-                url,
-                params=request.params,
-                data=data,
-                headers=request.headers,
-                timeout=timeout,
-                allow_redirects=False,
-            ) as resp:
-                body = await resp.read()
-                status, raw_headers, reason = resp.status, resp.raw_headers, resp.reason
-        except AmasError:
-            raise
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise APITimeoutError(
-                f"request timed out ({type(exc).__name__})",
-                method=method,
-                url=url,
-                request_sent=not isinstance(exc, _CONNECT_TIMEOUTS),
-                attempts=request.attempt,
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise APIConnectionError(
-                f"could not connect: {exc.os_error or exc}",
-                method=method,
-                url=url,
-                request_sent=False,
-                attempts=request.attempt,
-            ) from exc
-        except aiohttp.InvalidURL as exc:
-            raise InvalidRequestError(f"invalid URL: {url}") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            message = (
-                "the client was closed while this request was in flight"
-                if session.closed
-                else f"connection failed: {type(exc).__name__}: {exc}".rstrip(": ")
+            status, body, raw_headers, reason = await _exchange(
+                session,
+                request.method,
+                request.url,
+                request.params,
+                data,
+                request.headers,
+                self._timeout_for(request.timeout),
+                request.attempt,
             )
-            raise APIConnectionError(
-                message, method=method, url=url, request_sent=True, attempts=request.attempt
-            ) from exc
         finally:
             for handle in files:
                 handle.close()
@@ -149,11 +177,68 @@ class AiohttpTransport:
             Headers.from_raw(raw_headers),
             body,
             request,
-            url,
+            request.url,
             reason,
             time.monotonic() - started,
             request.attempt,
         )
+
+
+async def _exchange(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    params: Params | None,
+    data: Any,
+    headers: Mapping[str, str] | None,
+    timeout: aiohttp.ClientTimeout,
+    attempt: int,
+) -> Exchange:
+    """One attempt on ``session``: the answer read whole, or a failure mapped to our errors."""
+    try:
+        response = await session.request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+        )
+        try:
+            body = await response.read()
+        finally:
+            response.release()
+        return response.status, body, response.raw_headers, response.reason
+    except AmasError:
+        raise
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise APITimeoutError(
+            f"request timed out ({type(exc).__name__})",
+            method=method,
+            url=url,
+            request_sent=not isinstance(exc, _CONNECT_TIMEOUTS),
+            attempts=attempt,
+        ) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise APIConnectionError(
+            f"could not connect: {exc.os_error or exc}",
+            method=method,
+            url=url,
+            request_sent=False,
+            attempts=attempt,
+        ) from exc
+    except aiohttp.InvalidURL as exc:
+        raise InvalidRequestError(f"invalid URL: {url}") from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        message = (
+            "the client was closed while this request was in flight"
+            if session.closed
+            else f"connection failed: {type(exc).__name__}: {exc}".rstrip(": ")
+        )
+        raise APIConnectionError(
+            message, method=method, url=url, request_sent=True, attempts=attempt
+        ) from exc
 
 
 async def _form(body: MultipartBody, opened: list[BinaryIO]) -> aiohttp.FormData:
