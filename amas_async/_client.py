@@ -31,6 +31,7 @@ from ._config import (
 from ._http import (
     AsyncTransport,
     DirectSend,
+    Exchange,
     Handler,
     Headers,
     Middleware,
@@ -188,10 +189,12 @@ class AsyncAmas:
         self._retry = retry
         self._handler: Handler | None = None
         # The lean path (see _request): only with nothing between the call and the transport
-        # but retries, logging and auth, and a transport that offers a direct sender.
+        # but retries, throttles, logging and auth, and a transport that offers a direct sender.
+        throttles = tuple(m for m in inner if isinstance(m, Throttle))
+        self._throttles = throttles
         self._lean = (
             not middlewares
-            and not inner
+            and len(throttles) == len(inner)
             and not (retry is not None and retry.clips_first)
             and type(pool.transport) is AiohttpTransport
         )
@@ -285,7 +288,8 @@ class AsyncAmas:
                 assert isinstance(transport, AiohttpTransport)
                 headers = {**pool.auth.origin_headers(), "Accept": _JSON}
                 self._direct = transport.direct(self._config.origin, headers)
-                self._below_retry = build_chain((log_exchange, pool.auth), transport.handle)
+                below: tuple[Middleware, ...] = (*self._inner_middlewares, log_exchange, pool.auth)
+                self._below_retry = build_chain(below, transport.handle)
         return self._handler
 
     async def __aenter__(self) -> AsyncAmas:
@@ -357,9 +361,14 @@ class AsyncAmas:
                 extra = {"Idempotency-Key": key}
             failed: APIConnectionError | None
             try:
-                status, body, raw, reason = await direct(
-                    method, url, params, content, extra, timeout
-                )
+                if self._throttles:
+                    status, body, raw, reason = await _throttled(
+                        self._throttles, direct, method, url, params, content, extra, timeout
+                    )
+                else:
+                    status, body, raw, reason = await direct(
+                        method, url, params, content, extra, timeout
+                    )
             except APIConnectionError as exc:
                 failed = exc
             else:
@@ -440,6 +449,35 @@ class AsyncAmas:
         if attempts != 1 and hasattr(result, "attempts"):
             result = attrs.evolve(result, attempts=attempts)  # type: ignore[misc]
         return result
+
+
+async def _throttled(
+    throttles: tuple[Throttle, ...],
+    direct: DirectSend,
+    method: str,
+    url: str,
+    params: Params | None,
+    content: bytes | None,
+    extra: Mapping[str, str] | None,
+    timeout: Timeout,
+) -> Exchange:
+    """One lean attempt holding a slot of every throttle, as the throttle middleware would."""
+    taken: list[Throttle] = []
+    try:
+        for throttle in throttles:
+            if not throttle.ready():
+                await throttle.acquire()
+            taken.append(throttle)
+        exchange = await direct(method, url, params, content, extra, timeout)
+    except BaseException:
+        for throttle in reversed(taken):
+            throttle.release_status(None, None)
+        raise
+    status = exchange[0]
+    headers = Headers.from_raw(exchange[2]) if status == 429 else None
+    for throttle in reversed(taken):
+        throttle.release_status(status, headers)
+    return exchange
 
 
 def _status_error(response: Response, method: str) -> APIStatusError:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from ._checks import check_int, check_number
 from ._clock import clock as retry_clock
@@ -118,21 +118,48 @@ class Throttle:
             self._wake()
             raise
 
+    def ready(self) -> bool:
+        """Take a slot and a token now if both are free and no pause runs (no waiting).
+
+        True when taken (then :meth:`release` must follow); False when the caller must
+        ``await`` :meth:`acquire` instead.
+        """
+        if self._in_flight >= self._slots() or self._waiters:
+            return False
+        rate = self.requests_per_second
+        now = self._clock()
+        if self._paused_until > now:
+            return False
+        if rate is not None:
+            tokens = min(float(self.burst), self._tokens + (now - self._stamp) * rate)
+            if tokens < 1.0:
+                return False
+            self._tokens, self._stamp = tokens - 1.0, now
+        self._in_flight += 1
+        return True
+
     def release(self, response: Response | None) -> None:
         """Give the slot back and adapt to how the attempt ended (None: it raised)."""
+        if response is None:
+            self.release_status(None, None)
+        else:
+            self.release_status(response.status, response.headers)
+
+    def release_status(self, status: int | None, headers: Mapping[str, str] | None) -> None:
+        """:meth:`release` from an answer's status and headers (None: the attempt raised)."""
         self._in_flight -= 1
-        if response is not None and response.status == 429:
+        if status == 429:
             self.throttled += 1
             now = self._clock()
-            wait = parse_retry_after(response.headers)
+            wait = parse_retry_after(headers) if headers is not None else None
             if wait is not None:
                 self._paused_until = max(self._paused_until, now + min(wait, self.max_pause))
             if self.adaptive and now - self._last_decrease >= _DECREASE_EVERY:
                 self._last_decrease = now
                 self._limit = max(float(self.min_concurrency), self._limit / 2)
         elif (
-            response is not None
-            and response.status < 400
+            status is not None
+            and status < 400
             and self.adaptive
             and self.max_concurrency
             and self._limit < self.max_concurrency

@@ -228,3 +228,54 @@ async def test_closing_while_a_call_is_in_flight_ends_it(
     assert len(_posts(amas_emulator)) == 1
     with pytest.raises(amas.AmasError, match="closed"):
         await mode_client.runtime.status(sid)
+
+
+async def test_a_throttle_bounds_calls_and_learns_from_a_429(
+    amas_emulator: Emulator, amas_retry_clock: RetryClock
+) -> None:
+    throttle = amas.Throttle(max_concurrency=3)
+    async with amas.AsyncAmas(
+        base_url=amas_emulator.base_url, api_key=amas_emulator.api_key, throttle=throttle
+    ) as client:
+        sid = await _session(client, amas_emulator)
+        seen: list[int] = []
+        amas_emulator.set_latency(0.02)
+
+        async def watch() -> None:
+            while True:
+                seen.append(throttle.in_flight)
+                await asyncio.sleep(0.001)
+
+        watcher = asyncio.ensure_future(watch())
+        others = [(await client.sessions.create(FLAT)).id for _ in range(8)]
+        results = await asyncio.gather(*(client.runtime.execute(s, "Hi") for s in others))
+        watcher.cancel()
+        assert all(r.text for r in results)
+        assert max(seen) == 3
+        assert throttle.in_flight == 0
+
+        amas_emulator.set_latency(0.0)
+        amas_emulator.fail_next(1, status=429, retry_after=5, path="/execute/")
+        execution = await client.runtime.execute(sid, "Hi")
+        assert execution.attempts == 2
+        assert throttle.throttled == 1
+        assert throttle.concurrency_limit == 2  # halved to 1.5, then +1/1.5 for the success
+        assert 5.0 in amas_retry_clock.sleeps
+
+
+async def test_a_cancelled_throttled_call_gives_its_slot_back(amas_emulator: Emulator) -> None:
+    throttle = amas.Throttle(max_concurrency=1)
+    async with amas.AsyncAmas(
+        base_url=amas_emulator.base_url, api_key=amas_emulator.api_key, throttle=throttle
+    ) as client:
+        sid = await _session(client, amas_emulator)
+        amas_emulator.set_latency(30.0)
+        call = asyncio.ensure_future(client.runtime.execute(sid, "Hi"))
+        await wait_until(lambda: bool(_posts(amas_emulator)))
+        assert throttle.in_flight == 1
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert throttle.in_flight == 0
+        amas_emulator.set_latency(0.0)
+        assert (await client.runtime.status(sid)).session_id == sid
