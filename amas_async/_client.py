@@ -175,6 +175,7 @@ class AsyncAmas:
         self._user_middlewares = middlewares
         self._inner_middlewares = inner  # under the retry layer: every attempt passes them
         self._timeout = timeout  # None: the transport's default
+        self._attempt_timeout = timeout or config.timeout
         chain = list(middlewares)
         retry: RetryMiddleware | None = None
         if policy.max_attempts > 1:  # no retry layer at all when retries are off
@@ -337,67 +338,122 @@ class AsyncAmas:
         a 2xx whose body is not JSON, or that ``parse`` rejects, raises
         :class:`ResponseValidationError` carrying the status, method and URL.
         """
+        direct = self._direct
+        if (
+            direct is None
+            or multipart is not None
+            or asyncio.get_running_loop() is not self._pool.loop
+            or logger.isEnabledFor(_DEBUG)
+        ):
+            return await self._layered(
+                method, path, content, params, multipart, idempotent, idempotency_key, parse
+            )
+        # The lean path: one attempt straight to the transport's direct sender (the constant
+        # headers set once on its session). Request and Response objects are built only when
+        # that attempt does not succeed (for retries, redirects and errors), in _recover: this
+        # frame stays small, as it is held by every call in flight.
+        url = self._config.base_url + path
+        key = (idempotency_key or os.urandom(16).hex()) if method == "POST" else None
+        started = clock.monotonic()
+        try:
+            if self._throttles:
+                exchange = await _throttled(
+                    self._throttles,
+                    direct,
+                    method,
+                    url,
+                    params,
+                    content,
+                    _extra(content, key),
+                    self._attempt_timeout,
+                )
+            else:
+                exchange = await direct(
+                    method, url, params, content, _extra(content, key), self._attempt_timeout
+                )
+        except APIConnectionError as exc:
+            return await self._recover(
+                exc, method, url, key, params, content, idempotent, started, parse
+            )
+        if 200 <= exchange[0] < 300:
+            return self._read(exchange[0], exchange[1], method, url, 1, parse)
+        return await self._recover(
+            exchange, method, url, key, params, content, idempotent, started, parse
+        )
+
+    async def _recover(
+        self,
+        outcome: Exchange | APIConnectionError,
+        method: str,
+        url: str,
+        key: str | None,
+        params: Params | None,
+        content: bytes | None,
+        idempotent: bool,
+        started: float,
+        parse: Callable[[Any], T],
+    ) -> T:
+        """A lean call whose first attempt did not succeed: retries, redirects, errors."""
+        request = self._new_request(
+            method, url, key, params, content, None, self._attempt_timeout, idempotent
+        )
+        first: Response | APIConnectionError
+        if isinstance(outcome, APIConnectionError):
+            first = outcome
+        else:
+            status, body, raw, reason = outcome
+            first = answer(status, Headers.from_raw(raw), body, request, url, reason, 0.0, 1)
+        retry, below = self._retry, self._below_retry
+        if retry is not None and below is not None:
+            response = await retry.after_first(request, below, first, started)
+        elif isinstance(first, APIConnectionError):
+            raise first
+        else:
+            response = first
+        return await self._answer(request, response, parse)
+
+    async def _layered(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        params: Params | None,
+        multipart: MultipartBody | None,
+        idempotent: bool,
+        idempotency_key: str | None,
+        parse: Callable[[Any], T],
+    ) -> T:
+        """A call through the whole middleware chain."""
         handler = self._handler
         if handler is None or asyncio.get_running_loop() is not self._pool.loop:
             handler = self._open()
-        url = self._config.base_url + path
-        key = None
-        if method == "POST":
-            # 128 random bits, as a UUID4 has, at a seventh of uuid4()'s cost.
-            key = idempotency_key or os.urandom(16).hex()
-        timeout = self._timeout or self._config.timeout
-        direct, below = self._direct, self._below_retry  # kept: closing clears them
-        response: Response
-        if direct is not None and multipart is None and not logger.isEnabledFor(_DEBUG):
-            # The lean path: one attempt straight to the transport, with the constant headers
-            # set once on its session; Request and Response objects are built only when the
-            # first attempt does not succeed (for the retries, redirects and errors).
-            started = clock.monotonic()
-            if key is None:
-                extra = _CONTENT_TYPE if content is not None else None
-            elif content is not None:
-                extra = {"Content-Type": _JSON, "Idempotency-Key": key}
-            else:
-                extra = {"Idempotency-Key": key}
-            failed: APIConnectionError | None
-            try:
-                if self._throttles:
-                    status, body, raw, reason = await _throttled(
-                        self._throttles, direct, method, url, params, content, extra, timeout
-                    )
-                else:
-                    status, body, raw, reason = await direct(
-                        method, url, params, content, extra, timeout
-                    )
-            except APIConnectionError as exc:
-                failed = exc
-            else:
-                if 200 <= status < 300:
-                    return self._read(status, body, method, url, 1, parse)
-                failed = None
-            request = self._new_request(
-                method, url, key, params, content, None, timeout, idempotent
-            )
-            first = failed or answer(
-                status, Headers.from_raw(raw), body, request, url, reason, 0.0, 1
-            )
-            if self._retry is not None and below is not None:
-                response = await self._retry.after_first(request, below, first, started)
-            elif isinstance(first, APIConnectionError):
-                raise first
-            else:
-                response = first
-        else:
-            request = self._new_request(
-                method, url, key, params, content, multipart, timeout, idempotent
-            )
-            response = await handler(request)
+        key = (idempotency_key or os.urandom(16).hex()) if method == "POST" else None
+        request = self._new_request(
+            method,
+            self._config.base_url + path,
+            key,
+            params,
+            content,
+            multipart,
+            self._attempt_timeout,
+            idempotent,
+        )
+        return await self._answer(request, await handler(request), parse)
+
+    async def _answer(self, request: Request, response: Response, parse: Callable[[Any], T]) -> T:
+        """The result of a call's last answer: redirects followed, then read or raised."""
         if response.status in REDIRECT_STATUSES:
+            handler = self._handler or self._open()
             response = await follow_redirects(handler, request, response, self._config.origin)
         if not 200 <= response.status < 300:
-            raise _status_error(response, method)
+            raise _status_error(response, request.method)
         return self._read(
-            response.status, response.content, method, response.url, response.attempts, parse
+            response.status,
+            response.content,
+            request.method,
+            response.url,
+            response.attempts,
+            parse,
         )
 
     @staticmethod
@@ -478,6 +534,15 @@ async def _throttled(
     for throttle in reversed(taken):
         throttle.release_status(status, headers)
     return exchange
+
+
+def _extra(content: bytes | None, key: str | None) -> Mapping[str, str] | None:
+    """A lean request's own headers, beyond the direct sender's constant ones."""
+    if key is None:
+        return _CONTENT_TYPE if content is not None else None
+    if content is None:
+        return {"Idempotency-Key": key}
+    return {"Content-Type": _JSON, "Idempotency-Key": key}
 
 
 def _status_error(response: Response, method: str) -> APIStatusError:
