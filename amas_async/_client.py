@@ -30,7 +30,7 @@ from ._config import (
 )
 from ._http import (
     AsyncTransport,
-    DirectSend,
+    DirectSender,
     Exchange,
     Handler,
     Headers,
@@ -199,7 +199,7 @@ class AsyncAmas:
             and not (retry is not None and retry.clips_first)
             and type(pool.transport) is AiohttpTransport
         )
-        self._direct: DirectSend | None = None
+        self._direct: DirectSender | None = None
         self._below_retry: Handler | None = None
         self._closed = False
         self.sessions = AsyncSessions(self)
@@ -355,30 +355,92 @@ class AsyncAmas:
         url = self._config.base_url + path
         key = (idempotency_key or os.urandom(16).hex()) if method == "POST" else None
         started = clock.monotonic()
+        if self._throttles:
+            return await self._throttled(
+                direct, method, url, key, params, content, idempotent, started, parse
+            )
         try:
-            if self._throttles:
-                exchange = await _throttled(
-                    self._throttles,
-                    direct,
-                    method,
-                    url,
-                    params,
-                    content,
-                    _extra(content, key),
-                    self._attempt_timeout,
-                )
-            else:
-                exchange = await direct(
+            reply = await direct.send(
+                method, url, params, content, _extra(content, key), self._attempt_timeout
+            )
+            body = await direct.read(reply)
+        except Exception as exc:
+            return await self._recover(
+                direct.failure(exc, method, url),
+                method,
+                url,
+                key,
+                params,
+                content,
+                idempotent,
+                started,
+                parse,
+            )
+        status, raw, reason = direct.meta(reply)
+        if 200 <= status < 300:
+            return self._read(status, body, method, url, 1, parse)
+        return await self._recover(
+            (status, body, raw, reason),
+            method,
+            url,
+            key,
+            params,
+            content,
+            idempotent,
+            started,
+            parse,
+        )
+
+    async def _throttled(
+        self,
+        direct: DirectSender,
+        method: str,
+        url: str,
+        key: str | None,
+        params: Params | None,
+        content: bytes | None,
+        idempotent: bool,
+        started: float,
+        parse: Callable[[Any], T],
+    ) -> T:
+        """A lean call that holds a slot of every throttle for its first attempt.
+
+        As the throttle middleware would; its retries go through the chain, throttles included.
+        """
+        taken: list[Throttle] = []
+        outcome: Exchange | APIConnectionError
+        try:
+            for throttle in self._throttles:
+                if not throttle.ready():
+                    await throttle.acquire()
+                taken.append(throttle)
+            try:
+                reply = await direct.send(
                     method, url, params, content, _extra(content, key), self._attempt_timeout
                 )
-        except APIConnectionError as exc:
+                body = await direct.read(reply)
+            except Exception as exc:
+                outcome = direct.failure(exc, method, url)
+            else:
+                status, raw, reason = direct.meta(reply)
+                outcome = (status, body, raw, reason)
+        except BaseException:
+            for throttle in reversed(taken):
+                throttle.release_status(None, None)
+            raise
+        if isinstance(outcome, APIConnectionError):
+            for throttle in reversed(taken):
+                throttle.release_status(None, None)
             return await self._recover(
-                exc, method, url, key, params, content, idempotent, started, parse
+                outcome, method, url, key, params, content, idempotent, started, parse
             )
-        if 200 <= exchange[0] < 300:
-            return self._read(exchange[0], exchange[1], method, url, 1, parse)
+        headers = Headers.from_raw(outcome[2]) if outcome[0] == 429 else None
+        for throttle in reversed(taken):
+            throttle.release_status(outcome[0], headers)
+        if 200 <= outcome[0] < 300:
+            return self._read(outcome[0], outcome[1], method, url, 1, parse)
         return await self._recover(
-            exchange, method, url, key, params, content, idempotent, started, parse
+            outcome, method, url, key, params, content, idempotent, started, parse
         )
 
     async def _recover(
@@ -505,35 +567,6 @@ class AsyncAmas:
         if attempts != 1 and hasattr(result, "attempts"):
             result = attrs.evolve(result, attempts=attempts)  # type: ignore[misc]
         return result
-
-
-async def _throttled(
-    throttles: tuple[Throttle, ...],
-    direct: DirectSend,
-    method: str,
-    url: str,
-    params: Params | None,
-    content: bytes | None,
-    extra: Mapping[str, str] | None,
-    timeout: Timeout,
-) -> Exchange:
-    """One lean attempt holding a slot of every throttle, as the throttle middleware would."""
-    taken: list[Throttle] = []
-    try:
-        for throttle in throttles:
-            if not throttle.ready():
-                await throttle.acquire()
-            taken.append(throttle)
-        exchange = await direct(method, url, params, content, extra, timeout)
-    except BaseException:
-        for throttle in reversed(taken):
-            throttle.release_status(None, None)
-        raise
-    status = exchange[0]
-    headers = Headers.from_raw(exchange[2]) if status == 429 else None
-    for throttle in reversed(taken):
-        throttle.release_status(status, headers)
-    return exchange
 
 
 def _extra(content: bytes | None, key: str | None) -> Mapping[str, str] | None:

@@ -22,10 +22,11 @@ import attrs
 
 from ._config import Timeout
 from ._multipart import MultipartBody
+from .errors import APIConnectionError
 
 __all__ = [
     "AsyncTransport",
-    "DirectSend",
+    "DirectSender",
     "Exchange",
     "Handler",
     "Headers",
@@ -277,12 +278,52 @@ Middleware = Callable[[Request, Handler], Awaitable[Response]]
 
 #: One attempt's answer as a transport reads it: status, body, raw header pairs, reason.
 Exchange = tuple[int, bytes, Sequence[tuple[bytes, bytes]], str | None]
-#: A transport's sender bound to one origin and its constant headers (the client's lean path):
-#: ``(method, url, params, json_body, extra_headers, timeout) -> Exchange``.
-DirectSend = Callable[
-    [str, str, Params | None, bytes | None, Mapping[str, str] | None, Timeout | None],
-    Awaitable[Exchange],
-]
+
+
+class DirectSender(Protocol):
+    """A transport's sender bound to one origin and its constant headers: the client's lean path.
+
+    One attempt, awaited by the caller's own coroutine (no frame of the transport's in
+    between)::
+
+        try:
+            reply = await sender.send(method, url, params, content, headers, timeout)
+            body = await sender.read(reply)
+        except Exception as exc:
+            error = sender.failure(exc, method, url)  # or it re-raises what is not a failure
+        status, raw_headers, reason = sender.meta(reply)
+
+    ``reply`` is opaque to the caller. ``headers`` are the request's own, beyond the constant
+    ones; ``content`` is a JSON body. Only URLs on the bound origin may be given.
+    """
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        params: Params | None,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+        timeout: Timeout | None,
+    ) -> Awaitable[object]:
+        """Start the attempt; awaiting it gives the reply once its head has arrived."""
+        ...
+
+    def read(self, reply: object) -> Awaitable[bytes]:
+        """The reply's whole body (the connection is released once it is read)."""
+        ...
+
+    def meta(self, reply: object) -> tuple[int, Sequence[tuple[bytes, bytes]], str | None]:
+        """The reply's status, raw header pairs and reason."""
+        ...
+
+    def failure(self, exc: Exception, method: str, url: str) -> APIConnectionError:
+        """The error to raise for ``exc``, raised by :meth:`send` or :meth:`read`.
+
+        Anything that is not a failure to get an answer (an :class:`AmasError`, a bug) is
+        re-raised as it is.
+        """
+        ...
 
 
 @runtime_checkable

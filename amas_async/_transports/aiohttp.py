@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, BinaryIO
 
 import aiohttp
 
 from .._config import Limits, Timeout
-from .._http import DirectSend, Exchange, Headers, Params, Request, Response, answer
+from .._http import DirectSender, Exchange, Headers, Params, Request, Response, answer
 from .._multipart import MultipartBody
 from ..errors import AmasError, APIConnectionError, APITimeoutError, InvalidRequestError
 
@@ -104,18 +104,21 @@ class AiohttpTransport:
             return self._default_timeout
         return _client_timeout(own)
 
-    def direct(self, origin: str, headers: Mapping[str, str]) -> DirectSend:
+    def direct(self, origin: str, headers: Mapping[str, str]) -> DirectSender:
         """A sender for requests to ``origin`` only, with ``headers`` on every one of them.
 
-        The client's lean path for the common case (no user middleware, no throttle, no
-        form): the constant headers are set once on an aiohttp session that shares this
-        transport's connection pool, and an attempt costs one coroutine. The caller must give
-        it only URLs on ``origin``: the headers (the API key among them) go with every request.
+        The client's lean path for the common case (no user middleware, no form): the
+        constant headers are set once on an aiohttp session that shares this transport's
+        connection pool, and the attempt is awaited in the caller's own coroutine. The caller
+        must give it only URLs on ``origin``: the headers (the API key among them) go with
+        every request.
         """
-        key = (origin, tuple(sorted(headers.items())))
-        return functools.partial(self._send_direct, key)
+        return _DirectSender(self, (origin, tuple(sorted(headers.items()))))
 
     def _direct_session(self, key: _DirectKey) -> aiohttp.ClientSession:
+        session = self._direct_sessions.get(key)
+        if session is not None:
+            return session
         main = self._session or self._open()  # raises once the transport is closed
         session = aiohttp.ClientSession(
             connector=main.connector,
@@ -128,27 +131,6 @@ class AiohttpTransport:
         )
         self._direct_sessions[key] = session
         return session
-
-    def _send_direct(
-        self,
-        key: _DirectKey,
-        method: str,
-        url: str,
-        params: Params | None,
-        content: bytes | None,
-        extra_headers: Mapping[str, str] | None,
-        timeout: Timeout | None,
-    ) -> Awaitable[Exchange]:
-        # A plain function returning the exchange's coroutine: no frame of its own.
-        session = self._direct_sessions.get(key)
-        if session is None:
-            session = self._direct_session(key)
-        client_timeout = (
-            self._default_timeout
-            if timeout is None or timeout is self._timeout
-            else _client_timeout(timeout)
-        )
-        return _exchange(session, method, url, params, content, extra_headers, client_timeout, 1)
 
     async def handle(self, request: Request) -> Response:
         """Send one attempt of ``request`` and return its complete answer."""
@@ -210,35 +192,96 @@ async def _exchange(
         finally:
             response.release()
         return response.status, body, response.raw_headers, response.reason
-    except AmasError:
-        raise
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise APITimeoutError(
+    except Exception as exc:
+        raise _failure(exc, session.closed, method, url, attempt) from exc
+
+
+def _failure(exc: Exception, closed: bool, method: str, url: str, attempt: int) -> AmasError:
+    """Our error for ``exc``, raised while sending or reading; re-raises what is not a failure."""
+    if isinstance(exc, AmasError):
+        raise exc
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return APITimeoutError(
             f"request timed out ({type(exc).__name__})",
             method=method,
             url=url,
             request_sent=not isinstance(exc, _CONNECT_TIMEOUTS),
             attempts=attempt,
-        ) from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise APIConnectionError(
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return APIConnectionError(
             f"could not connect: {exc.os_error or exc}",
             method=method,
             url=url,
             request_sent=False,
             attempts=attempt,
-        ) from exc
-    except aiohttp.InvalidURL as exc:
-        raise InvalidRequestError(f"invalid URL: {url}") from exc
-    except (aiohttp.ClientError, OSError) as exc:
+        )
+    if isinstance(exc, aiohttp.InvalidURL):
+        return InvalidRequestError(f"invalid URL: {url}")
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
         message = (
             "the client was closed while this request was in flight"
-            if session.closed
+            if closed
             else f"connection failed: {type(exc).__name__}: {exc}".rstrip(": ")
         )
-        raise APIConnectionError(
+        return APIConnectionError(
             message, method=method, url=url, request_sent=True, attempts=attempt
-        ) from exc
+        )
+    raise exc
+
+
+class _DirectSender:
+    """:class:`~amas_async._http.DirectSender` over an aiohttp session of its own."""
+
+    __slots__ = ("_key", "_transport")
+
+    def __init__(self, transport: AiohttpTransport, key: _DirectKey) -> None:
+        self._transport = transport
+        self._key = key
+
+    def __repr__(self) -> str:
+        return f"DirectSender(origin={self._key[0]!r})"  # never the headers: the key is there
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        params: Params | None,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+        timeout: Timeout | None,
+    ) -> Awaitable[object]:
+        transport = self._transport
+        session = transport._direct_session(self._key)
+        if timeout is None or timeout is transport._timeout:
+            client_timeout = transport._default_timeout
+        else:
+            client_timeout = _client_timeout(timeout)
+        return session.request(
+            method,
+            url,
+            params=params,
+            data=content,
+            headers=headers,
+            timeout=client_timeout,
+            allow_redirects=False,
+        )
+
+    @staticmethod
+    def read(reply: Any) -> Awaitable[bytes]:  # reply: the aiohttp.ClientResponse from send
+        return reply.read()  # type: ignore[no-any-return]  # closes the connection on failure
+
+    @staticmethod
+    def meta(reply: Any) -> tuple[int, Sequence[tuple[bytes, bytes]], str | None]:
+        return reply.status, reply.raw_headers, reply.reason
+
+    def failure(self, exc: Exception, method: str, url: str) -> APIConnectionError:
+        session = self._transport._direct_sessions.get(self._key)
+        error = _failure(exc, session is None or session.closed, method, url, 1)
+        if not isinstance(error, APIConnectionError):
+            raise error from exc
+        error.__cause__ = exc
+        return error
 
 
 async def _form(body: MultipartBody, opened: list[BinaryIO]) -> aiohttp.FormData:
