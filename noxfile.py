@@ -41,6 +41,10 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmark suite (not in the default run): `nox -s bench -- --quick` for a smoke run."""
+    """The benchmark suite (not in the default run); prints the goals summary and its run time.
+
+    `nox -s bench` is the full run (about 7 minutes on 2 cores); `nox -s bench -- --quick`
+    measures only what the goals need (about 70 s; more while others use the CPUs).
+    """
     session.install("-e", ".[bench,fast]")
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -118,19 +118,23 @@ def run_suite(
     summary = {}
     for name, rows in samples.items():
         cpu = [r["cpu_us_per_request"] for r in rows]
+        throughput = [r["throughput_rps"] for r in rows]
+        cpu_ratios = [
+            r["cpu_us_per_request"] / b["cpu_us_per_request"]
+            for r, b in zip(rows, base, strict=True)
+        ]
+        throughput_ratios = [
+            r["throughput_rps"] / b["throughput_rps"] for r, b in zip(rows, base, strict=True)
+        ]
         summary[name] = {
             "cpu_us_per_request": median(cpu),
             "cpu_us_iqr": spread(cpu),
-            "throughput_rps": median([r["throughput_rps"] for r in rows]),
-            "cpu_ratio_vs_semaphore": median(
-                [
-                    r["cpu_us_per_request"] / b["cpu_us_per_request"]
-                    for r, b in zip(rows, base, strict=True)
-                ]
-            ),
-            "throughput_ratio_vs_semaphore": median(
-                [r["throughput_rps"] / b["throughput_rps"] for r, b in zip(rows, base, strict=True)]
-            ),
+            "throughput_rps": median(throughput),
+            "throughput_rps_iqr": spread(throughput),
+            "cpu_ratio_vs_semaphore": median(cpu_ratios),
+            "cpu_ratio_iqr": spread(cpu_ratios),
+            "throughput_ratio_vs_semaphore": median(throughput_ratios),
+            "throughput_ratio_iqr": spread(throughput_ratios),
         }
     return {
         "settings": {"requests": n, "concurrency": CONCURRENCY, "repetitions": repetitions},

@@ -280,8 +280,13 @@ _PACKAGES = (
     "PyYAML",
     "orjson",
     "httpx",
+    "httpcore",
     "openai",
+    "httpx2",
+    "httpcore2",
+    "h11",
     "pydantic",
+    "pydantic-core",
     "matplotlib",
 )
 

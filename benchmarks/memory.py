@@ -1,6 +1,6 @@
 """Memory per in-flight request: N concurrent executions held open by the stub, in a fresh process.
 
-``python -m benchmarks.memory --client amas --n 10000 --base-url http://127.0.0.1:PORT --mode rss``
+``python -m benchmarks.memory --client amas --n 10000 --origin http://127.0.0.1:PORT --mode rss``
 prints one JSON line. The worker opens its client (and warms it with a few calls), measures the
 baseline, starts N executions at once, waits until the stub reports all N held (the stub delays
 each answer 1 s, and holds it until released), measures again, then releases them and waits

@@ -1,190 +1,108 @@
-"""Targets (pass/fail), the markdown tables and the chart, from a results dict."""
+"""Rendering: the goals summary (printed and markdown), the detail tables, and the chart.
+
+Nothing here judges anything: the goal rows come from ``benchmarks.goals`` (stored in the
+results JSON as ``goals``), and every table shows medians over repetitions with their
+interquartile range (IQR: 25th to 75th percentile).
+"""
 
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.execute import SYNC_NAME, paired
+from benchmarks.common import median, spread
+from benchmarks.execute import OPENAI, RAW_JSON, RAW_ORJSON, SDK, SYNC_NAME, paired
+from benchmarks.goals import shown
 
 BEGIN = "<!-- BEGIN GENERATED: python -m benchmarks --publish -->"
 END = "<!-- END GENERATED -->"
 
 #: Client order in tables and in the chart.
 ORDER = (
-    "aiohttp",
-    "AsyncAmas",
+    RAW_JSON,
+    RAW_ORJSON,
+    SDK,
     "AsyncAmas(max_retries=0)",
     "aiohttp+tenacity",
     "httpx",
-    "openai",
+    OPENAI,
     SYNC_NAME,
 )
 
-MIB = 2**20
-UPLOAD_LIMIT_MIB = 16.0
 
-
-def _fmt(value: float | None, digits: int = 2) -> str:
+def _f(value: float | None, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{value:.{digits}f}"
 
 
-def _verdict(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("**pass**" if ok else "**FAIL**")
+def _iqr(pair: Any, digits: int = 2) -> str:
+    if not pair:
+        return "n/a"
+    return f"{_f(pair[0], digits)}-{_f(pair[1], digits)}"
 
 
-# ---- targets ------------------------------------------------------------------------------
+# ---- the goals summary --------------------------------------------------------------------
 
 
-def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every target of the issue, judged on ratios measured in the same run."""
-    targets: list[dict[str, Any]] = []
-
-    def add(name: str, limit: str, measured: str, ok: bool | None, detail: str = "") -> None:
-        targets.append(
-            {"target": name, "limit": limit, "measured": measured, "pass": ok, "detail": detail}
-        )
-
-    ex = results.get("execute")
-    if ex:
-        summary = ex["summary"]
-        for c, limit in (("1", 1.3), ("16", 1.0), ("128", 1.0)):
-            row = summary.get("AsyncAmas", {}).get(c)
-            if row is None:
-                continue
-            ratio = row["cpu_ratio_vs_baseline"]
-            low, high = row["cpu_ratio_iqr"]
-            add(
-                f"execute CPU/request, AsyncAmas vs raw aiohttp, C={c}",
-                f"<= {limit:.1f}x",
-                f"{ratio:.2f}x (IQR {low:.2f}-{high:.2f})",
-                ratio <= limit,
-                f"{row['cpu_us_per_request']:.0f} us vs "
-                f"{summary['aiohttp'][c]['cpu_us_per_request']:.0f} us",
-            )
-        for c in map(str, ex["settings"]["concurrencies"]):
-            if "openai" not in summary or c not in summary.get("AsyncAmas", {}):
-                continue
-            ratios = paired(ex["blocks"], "openai", "AsyncAmas", int(c), "cpu_us_per_request")
-            ratio = _median(ratios)
-            ceiling = _median(
-                paired(ex["blocks"], "openai", "aiohttp", int(c), "cpu_us_per_request")
-            )
-            add(
-                f"CPU/request: openai SDK / AsyncAmas, C={c}",
-                ">= 10x",
-                f"{ratio:.1f}x",
-                ratio >= 10.0,
-                f"{summary['openai'][c]['cpu_us_per_request']:.0f} us vs "
-                f"{summary['AsyncAmas'][c]['cpu_us_per_request']:.0f} us; openai / raw aiohttp "
-                f"{ceiling:.1f}x (the ceiling for a client on aiohttp)",
-            )
-        shim = ex.get("sync_shim", {})
-        if "overhead_us_per_call" in shim:
-            value = shim["overhead_us_per_call"]
-            add(
-                "sync shim overhead per call over the async call (C=1)",
-                "<= 50 us",
-                f"{value:.0f} us",
-                value <= 50.0,
-                f"median paired difference of mean latency; p50 difference "
-                f"{shim['p50_overhead_us']:.0f} us",
-            )
-        elif shim:
-            add("sync shim overhead per call", "<= 50 us", "skipped", None, shim["skipped"])
-
-    mem = results.get("memory", {}).get("summary", {}).get("rss")
-    if mem:
-        largest = str(max(mem["sizes"]))
-        ratio = mem["amas_vs_aiohttp"][largest]
-        amas_row = mem["clients"]["amas"]
-        raw_row = mem["clients"]["aiohttp"]
-        add(
-            f"memory per in-flight request at {largest}, AsyncAmas vs raw aiohttp (RSS)",
-            "<= 1.1x",
-            f"{ratio:.2f}x",
-            ratio <= 1.1,
-            f"{amas_row['bytes_per_request'][largest] / 1024:.1f} KiB vs "
-            f"{raw_row['bytes_per_request'][largest] / 1024:.1f} KiB",
-        )
-        linear, detail = _linearity(amas_row, mem["sizes"])
-        add("memory grows linearly with requests in flight (AsyncAmas)", "linear", detail, linear)
-
-    up = results.get("upload")
-    if up:
-        growth = up["summary"]["amas"]["max_peak_growth_mib"]
-        size_mb = up["settings"]["bytes"] / 1e6
-        add(
-            f"upload of {size_mb:.0f} MB: peak RSS growth (AsyncAmas, worst run)",
-            f"<= {UPLOAD_LIMIT_MIB:.0f} MiB",
-            f"{growth:.1f} MiB",
-            growth <= UPLOAD_LIMIT_MIB,
-        )
-        ratio = up["throughput_ratio"]
-        add(
-            "upload throughput, AsyncAmas vs raw aiohttp",
-            ">= 0.9x",
-            f"{ratio:.2f}x",
-            ratio >= 0.9,
-            f"{up['summary']['amas']['throughput_mb_s']:.0f} vs "
-            f"{up['summary']['aiohttp']['throughput_mb_s']:.0f} MB/s",
-        )
-
-    imp = results.get("imports")
-    if imp:
-        ratio = imp["amas_vs_dependencies"]
-        add(
-            "import amas_async vs importing its dependencies",
-            "<= 1.2x",
-            f"{ratio:.2f}x",
-            ratio <= 1.2,
-            f"{imp['ms']['amas_async']:.0f} ms vs {imp['ms']['dependencies']:.0f} ms",
-        )
-
-    bat = results.get("batch")
-    if bat and "skipped" in bat:
-        add("execute_many vs semaphore + gather", "(reported)", "skipped", None, bat["skipped"])
-    return targets
+def _verdict_md(row: dict[str, Any]) -> str:
+    return {"pass": "pass", "miss": "**miss**"}.get(row["verdict"], row["verdict"])
 
 
-def _linearity(row: dict[str, Any], sizes: list[int]) -> tuple[bool, str]:
-    """Linear: the least-squares line explains the growth (R^2 >= 0.99), and the marginal cost
-    between the two largest sizes is within 20% of the bytes per request at the largest
-    (a superlinear term would make the marginal cost run away)."""
-    if len(sizes) < 2:
-        return True, "one size only"
-    growth = row["growth_bytes"]
-    big, next_big = sizes[-1], sizes[-2]
-    per_big = growth[str(big)] / big
-    marginal = (growth[str(big)] - growth[str(next_big)]) / (big - next_big)
-    r2 = row["fit_r2"]
-    ok = r2 >= 0.99 and 0.8 <= marginal / per_big <= 1.2
-    shown = " -> ".join(f"{row['bytes_per_request'][str(n)] / 1024:.1f}" for n in sizes)
-    return ok, (
-        f"R^2 {r2:.4f}; KiB/request {shown} (N = {', '.join(map(str, sizes))}); marginal "
-        f"{marginal / 1024:.1f} KiB/request from {next_big} to {big}"
-    )
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def render_targets(targets: list[dict[str, Any]]) -> str:
-    lines = ["| Target | Limit | Measured | Result | Detail |", "|---|---|---|---|---|"]
-    for t in targets:
+def render_goals_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| Goal | Target | Median | IQR | Reps | Verdict | Detail |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        mid, iqr = shown(row)
         lines.append(
-            f"| {t['target']} | {t['limit']} | {t['measured']} | {_verdict(t['pass'])} "
-            f"| {t['detail']} |"
+            f"| {row['goal']} | {row['target']} | {mid} | {iqr} | {row['repetitions']} "
+            f"| {_verdict_md(row)} | {row['detail']} |"
         )
     return "\n".join(lines)
+
+
+def render_goals_text(rows: list[dict[str, Any]], *, title: str = "") -> str:
+    """The summary for a terminal: aligned columns, then each row's detail below it."""
+    cells = [
+        (
+            row["goal"],
+            row["target"],
+            *shown(row),
+            str(row["repetitions"]),
+            row["verdict"].upper() if row["verdict"] == "miss" else row["verdict"],
+        )
+        for row in rows
+    ]
+    head = ("goal", "target", "median", "IQR", "reps", "verdict")
+    widths = [max(len(c[i]) for c in [head, *cells]) for i in range(len(head))]
+    right = {2, 3, 4}
+
+    def line(values: tuple[str, ...]) -> str:
+        return "  ".join(
+            v.rjust(w) if i in right else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    out = [title] if title else []
+    out += [line(head), "  ".join("-" * w for w in widths)]
+    for row, values in zip(rows, cells, strict=True):
+        out.append(line(values))
+        if row["detail"]:
+            out.append(f"    {row['detail']}")
+    return "\n".join(out)
+
+
+def summary_title(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    mode = "quick run" if meta.get("quick") else "full run"
+    return (
+        f"Goals ({mode}): median over repetitions, IQR = 25th to 75th percentile over the same "
+        "repetitions; ratios are paired per repetition"
+    )
 
 
 # ---- markdown -----------------------------------------------------------------------------
@@ -194,9 +112,10 @@ def render_markdown(results: dict[str, Any], *, chart: str | None = None) -> str
     meta = results["meta"]
     machine = meta["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
+    elapsed = meta.get("elapsed_s", meta.get("duration_s", 0))
     out = [
-        f"Run of {machine['time']}: `{meta['command']}`, "
-        f"{meta.get('duration_s', 0):.0f} s{' (quick smoke run)' if meta['quick'] else ''}.",
+        f"Run of {machine['time']}: `{meta['command']}`, {elapsed:.0f} s of wall-clock time"
+        f"{' (quick run)' if meta['quick'] else ''}.",
         "",
         f"- Machine: {machine['cpu_model']}, {machine['cpu_count']} cores "
         f"({machine['cpus_usable']} usable), {machine['platform']}; load average at start "
@@ -204,9 +123,15 @@ def render_markdown(results: dict[str, Any], *, chart: str | None = None) -> str
         f"- Python {machine['python']} ({machine['python_implementation']}); {versions}",
         f"- Client pinned to CPU 0 and stub server to CPU 1: {'yes' if meta['pinned'] else 'no'}",
         "",
-        "### Targets",
+        "### Summary",
         "",
-        render_targets(results.get("targets", [])),
+        "One row per goal. *Median* is the median over repetitions and *IQR* its interquartile "
+        "range (25th to 75th percentile) over the same repetitions; every ratio is taken "
+        "between blocks of the same repetition. The verdict is taken on the median shown, "
+        "except where the detail names another figure (the sync shim: the larger of its mean "
+        "and p50 medians; the upload's RSS growth: the worst run).",
+        "",
+        render_goals_markdown(results.get("goals", [])),
         "",
     ]
     if "execute" in results:
@@ -227,55 +152,85 @@ def _load(machine: dict[str, Any]) -> str:
     return " / ".join(f"{x:.2f}" for x in load) if load else "n/a"
 
 
+def _ratio_cell(row: dict[str, Any], baseline: str) -> str:
+    ratio = row.get("cpu_ratio_vs", {}).get(baseline)
+    if ratio is None:
+        return "n/a"
+    return f"{_f(ratio['median'])} ({_iqr(ratio['iqr'])})"
+
+
 def _execute_tables(ex: dict[str, Any], chart: str | None) -> list[str]:
     s = ex["settings"]
     summary = ex["summary"]
+    slow = [ex["clients"][n]["label"] for n in ORDER if ex["clients"].get(n, {}).get("slow")]
+    quarter = f", a quarter of that for {', '.join(slow)}" if slow else ""
+    warmup = ", ".join(f"C={c}: {w}" for c, w in s.get("warmup_requests", {}).items())
     out = [
         "### Execute path",
         "",
-        f"{s['repetitions']} interleaved repetitions; each block {s['requests_per_block']} "
-        f"requests ({s['requests_per_block_c1']} at C=1; a quarter of that for httpx and "
-        "openai); medians over repetitions. *CPU ratio* is the median of per-repetition "
-        "ratios to raw aiohttp at the same concurrency (IQR in brackets). Client CPU is "
-        "`time.process_time()` of the client process (all threads); the stub is another process.",
+        f"{s['repetitions']} repetitions; each block {s['requests_per_block']} requests "
+        f"({s['requests_per_block_c1']} at C=1){quarter}; the same warm-up ({warmup} "
+        f"requests) and a pool of {s['pool']} connections, all kept alive, for every client; "
+        "one client instance per concurrency; the client order alternates forward and "
+        "backward between repetitions. Figures are medians over repetitions with the IQR in "
+        "brackets; *CPU ratio* is the median of per-repetition ratios to the baseline at the "
+        "same concurrency. Client CPU is `time.process_time()` of the client process (all "
+        "threads); the stub is another process.",
         "",
+        "| Client | How |",
+        "|---|---|",
     ]
+    for name in ORDER:
+        if name in ex["clients"]:
+            out.append(f"| {ex['clients'][name]['label']} | `{ex['clients'][name]['how']}` |")
+    for name, why in ex.get("skipped", {}).items():
+        out.append(f"| {name} | skipped: {why} |")
+    out.append("")
     for c in map(str, s["concurrencies"]):
         out += [
             f"**Concurrency {c}**",
             "",
-            "| Client | CPU us/request | CPU ratio vs raw aiohttp | Throughput req/s "
-            "| p50 ms | p99 ms |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| Client | CPU us/request | CPU ratio vs raw aiohttp + json | CPU ratio vs raw "
+            "aiohttp + orjson | Throughput req/s | p50 ms | p99 ms |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for name in ORDER:
             row = summary.get(name, {}).get(c)
             if row is None:
                 continue
-            low, high = row["cpu_ratio_iqr"]
             out.append(
                 f"| {ex['clients'].get(name, {}).get('label', name)} "
-                f"| {row['cpu_us_per_request']:.0f} "
-                f"| {row['cpu_ratio_vs_baseline']:.2f} ({low:.2f}-{high:.2f}) "
-                f"| {row['throughput_rps']:.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} |"
+                f"| {row['cpu_us_per_request']:.0f} ({_iqr(row['cpu_us_iqr'], 0)}) "
+                f"| {_ratio_cell(row, RAW_JSON)} | {_ratio_cell(row, RAW_ORJSON)} "
+                f"| {row['throughput_rps']:.0f} ({_iqr(row.get('throughput_rps_iqr'), 0)}) "
+                f"| {row['p50_ms']:.2f} ({_iqr(row.get('p50_ms_iqr'))}) "
+                f"| {row['p99_ms']:.2f} ({_iqr(row.get('p99_ms_iqr'))}) |"
             )
         out.append("")
+    out += _openai_lines(ex)
     if chart:
         out += [f"![Client CPU per request by client and concurrency]({chart})", ""]
-    shim = ex.get("sync_shim", {})
-    out += ["**Sync shim** (`amas_async.Amas`, concurrency 1)", ""]
-    if "overhead_us_per_call" in shim:
-        low, high = shim["overhead_us_iqr"]
-        out += [
-            f"Overhead per call over `AsyncAmas` (paired difference of mean latency): "
-            f"{shim['overhead_us_per_call']:.0f} us (IQR {low:.0f} to {high:.0f}); of p50 latency "
-            f"{shim['p50_overhead_us']:.0f} us; extra client CPU "
-            f"{shim['cpu_overhead_us_per_call']:.0f} us per call.",
-            "",
-        ]
-    else:
-        out += [f"Skipped: {shim.get('skipped', 'not measured')}", ""]
     return out
+
+
+def _openai_lines(ex: dict[str, Any]) -> list[str]:
+    if OPENAI not in ex["summary"]:
+        return []
+    cells = []
+    for c in ex["settings"]["concurrencies"]:
+        vs_sdk = paired(ex["blocks"], OPENAI, SDK, c, "cpu_us_per_request")
+        vs_raw = paired(ex["blocks"], OPENAI, RAW_JSON, c, "cpu_us_per_request")
+        if not vs_sdk:
+            continue
+        part = f"C={c} {_f(median(vs_sdk))}x ({_iqr(spread(vs_sdk))})"
+        if vs_raw:
+            part += f", openai / raw aiohttp {_f(median(vs_raw))}x"
+        cells.append(part)
+    return [
+        "openai SDK / AsyncAmas, CPU per request, at every concurrency (the goal is stated at "
+        "C=16 and C=128): " + "; ".join(cells) + ".",
+        "",
+    ]
 
 
 def _batch_table(bat: dict[str, Any]) -> list[str]:
@@ -285,26 +240,33 @@ def _batch_table(bat: dict[str, Any]) -> list[str]:
     s = bat["settings"]
     out += [
         f"{s['requests']} executions (one session each) at concurrency {s['concurrency']}, "
-        f"{s['repetitions']} alternating repetitions, through one `AsyncAmas`.",
+        f"{s['repetitions']} alternating repetitions, through one `AsyncAmas` (no goal; "
+        "reported). Medians with the IQR in brackets; ratios paired per repetition.",
         "",
         "| Way | CPU us/request | CPU ratio | Throughput req/s | Throughput ratio |",
         "|---|---:|---:|---:|---:|",
     ]
     for name, row in bat["summary"].items():
         out.append(
-            f"| {name} | {row['cpu_us_per_request']:.0f} | {row['cpu_ratio_vs_semaphore']:.2f} "
-            f"| {row['throughput_rps']:.0f} | {row['throughput_ratio_vs_semaphore']:.2f} |"
+            f"| {name} | {row['cpu_us_per_request']:.0f} ({_iqr(row['cpu_us_iqr'], 0)}) "
+            f"| {row['cpu_ratio_vs_semaphore']:.2f} ({_iqr(row.get('cpu_ratio_iqr'))}) "
+            f"| {row['throughput_rps']:.0f} ({_iqr(row.get('throughput_rps_iqr'), 0)}) "
+            f"| {row['throughput_ratio_vs_semaphore']:.2f} "
+            f"({_iqr(row.get('throughput_ratio_iqr'))}) |"
         )
     return [*out, ""]
 
 
 def _memory_tables(mem: dict[str, Any]) -> list[str]:
+    reps = mem["settings"]["rss_repetitions"]
     out = [
         "### Memory per in-flight request",
         "",
         "Each cell is a fresh process holding N executions in flight at once (the stub delays "
         "each answer 1 s and holds it until all N have arrived); growth over the warmed-up "
-        "client's baseline, divided by N. Median of the repetitions.",
+        f"client's baseline, divided by N. RSS: median of {reps} repetitions per cell with the "
+        "IQR in brackets; the ratio is the median of per-repetition ratios. tracemalloc: one "
+        "run per cell.",
         "",
     ]
     for mode, title in (("rss", "RSS"), ("tracemalloc", "tracemalloc (Python allocations)")):
@@ -320,13 +282,30 @@ def _memory_tables(mem: dict[str, Any]) -> list[str]:
         ]
         for client, label in (("aiohttp", "raw aiohttp"), ("amas", "AsyncAmas")):
             row = block["clients"][client]
-            cells = " | ".join(f"{row['bytes_per_request'][str(n)] / 1024:.2f}" for n in sizes)
-            out.append(
-                f"| {label} | {cells} | {row['fit_bytes_per_request'] / 1024:.2f} "
-                f"| {row['fit_r2']:.4f} |"
+            cells = " | ".join(
+                f"{row['bytes_per_request'][str(n)] / 1024:.2f}"
+                + (
+                    f" ({_iqr([v / 1024 for v in row['bytes_per_request_iqr'][str(n)]])})"
+                    if row.get("bytes_per_request_iqr") and mode == "rss"
+                    else ""
+                )
+                for n in sizes
             )
-        ratios = " | ".join(f"{block['amas_vs_aiohttp'][str(n)]:.2f}x" for n in sizes)
+            fit = len(sizes) > 1
+            out.append(
+                f"| {label} | {cells} "
+                f"| {_f(row['fit_bytes_per_request'] / 1024) if fit else 'n/a'} "
+                f"| {_f(row['fit_r2'], 4) if fit else 'n/a'} |"
+            )
+        ratio_iqr = block.get("amas_vs_aiohttp_iqr", {})
+        ratios = " | ".join(
+            f"{block['amas_vs_aiohttp'][str(n)]:.2f}x"
+            + (f" ({_iqr(ratio_iqr[str(n)])})" if str(n) in ratio_iqr and mode == "rss" else "")
+            for n in sizes
+        )
         out += [f"| ratio | {ratios} | | |", ""]
+        if mode == "rss":
+            out += [_linearity(block), ""]
     tops = [
         r
         for r in mem.get("runs", [])
@@ -335,6 +314,20 @@ def _memory_tables(mem: dict[str, Any]) -> list[str]:
     if tops:
         out += _allocation_diff(tops)
     return out
+
+
+def _linearity(block: dict[str, Any]) -> str:
+    sizes = block["sizes"]
+    row = block["clients"]["amas"]
+    if len(sizes) < 2:
+        return "Growth with N: one size only in this run."
+    growth = row["growth_bytes"]
+    big, next_big = sizes[-1], sizes[-2]
+    marginal = (growth[str(big)] - growth[str(next_big)]) / (big - next_big)
+    return (
+        f"Growth with N (AsyncAmas, no goal): least-squares R^2 {row['fit_r2']:.4f}, "
+        f"marginal {marginal / 1024:.1f} KiB per request from {next_big} to {big}."
+    )
 
 
 def _largest(mem: dict[str, Any]) -> int:
@@ -355,7 +348,7 @@ def _allocation_diff(rows: list[dict[str, Any]], limit: int = 14) -> list[str]:
     )[:limit]
     out = [
         f"Where AsyncAmas differs from raw aiohttp (tracemalloc, N={rows[0]['n']}, bytes per "
-        "in-flight request, by allocating line; top 40 lines of each side compared):",
+        "in-flight request, by allocating line; top 40 lines of each side compared; one run):",
         "",
         "| Allocated at | raw aiohttp | AsyncAmas | difference |",
         "|---|---:|---:|---:|",
@@ -376,10 +369,10 @@ def _upload_table(up: dict[str, Any]) -> list[str]:
         f"{s['bytes'] / 1e6:.0f} MB file, multipart field `image`; {s['repetitions']} "
         "alternating repetitions, each a fresh process uploading the file 3 times in a row "
         "(median time); peak RSS over the uploads (VmHWM, reset first) minus the RSS before "
-        "them (after a 1 MB warm-up upload).",
+        "them (after a 1 MB warm-up upload). Medians over repetitions, IQR in brackets.",
         "",
-        "| Client | Throughput MB/s | Peak RSS growth MiB (median / worst) | Client CPU s |",
-        "|---|---:|---:|---:|",
+        "| Client | Throughput MB/s | Peak RSS growth MB | worst run MB | Client CPU s |",
+        "|---|---:|---:|---:|---:|",
     ]
     for client, label in (
         ("aiohttp", "raw aiohttp (FormData + file object)"),
@@ -387,8 +380,9 @@ def _upload_table(up: dict[str, Any]) -> list[str]:
     ):
         row = up["summary"][client]
         out.append(
-            f"| {label} | {row['throughput_mb_s']:.0f} | {row['peak_growth_mib']:.1f} / "
-            f"{row['max_peak_growth_mib']:.1f} | {row['cpu_seconds']:.2f} |"
+            f"| {label} | {row['throughput_mb_s']:.0f} ({_iqr(row.get('throughput_iqr'), 0)}) "
+            f"| {row['peak_growth_mb']:.1f} ({_iqr(row.get('peak_growth_mb_iqr'), 1)}) "
+            f"| {row['max_peak_growth_mb']:.1f} | {row['cpu_seconds']:.2f} |"
         )
     low, high = up["throughput_ratio_iqr"]
     return [
@@ -401,9 +395,15 @@ def _upload_table(up: dict[str, Any]) -> list[str]:
 
 
 def _imports_tables(imp: dict[str, Any]) -> list[str]:
+    base = imp["baseline"]
+    code = imp["bytecode"]
+    third_party = [m for m in base["top_level"] if m not in sys.stdlib_module_names]
+    stdlib = len(base["top_level"]) - len(third_party)
+    cython = [m for m in third_party if m.startswith("_cython") or m == "cython_runtime"]
+    third_party = [m for m in third_party if m not in cython]
     labels = {
         "nothing": "`pass` (the timer itself)",
-        "dependencies": "`import aiohttp, attrs, cattrs, tenacity, anyio, yaml`",
+        "its_imports": f"what `import amas_async` imports ({base['modules']} modules)",
         "amas_async": "`import amas_async`",
         "openai": "`import openai`",
     }
@@ -411,43 +411,74 @@ def _imports_tables(imp: dict[str, Any]) -> list[str]:
         "### Import time",
         "",
         f"Fresh interpreter per sample, the import statement timed in-process (start-up "
-        f"excluded); {imp['settings']['repetitions']} interleaved repetitions, medians.",
+        f"excluded); {imp['settings']['repetitions']} repetitions, alternating order; medians "
+        "and IQR; the ratio is the median of per-repetition ratios.",
+        "",
+        f"The baseline is what `import amas_async` really adds to a bare interpreter: "
+        f"{base['modules']} modules under {len(base['top_level'])} top-level names: "
+        f"{', '.join(f'`{m}`' for m in third_party)}, {stdlib} of the standard library"
+        + (f" and {len(cython)} of Cython's shared runtime" if cython else "")
+        + (f", plus {len(base['submodules'])} submodules" if base["submodules"] else "")
+        + ". It is imported by name in one statement, and a check in another interpreter found "
+        + ("exactly the same set loaded." if base["exact"] else "a different set loaded: ")
+        + ("" if base["exact"] else f"missing {base['not_loaded']}, beyond {base['beyond']}."),
+        "",
+        f"Bytecode: {code['method']} ({code['pyc_files_after_warmup']} .pyc files after the "
+        f"warm-up, {code['pyc_files_after_timed_runs']} after the timed runs); "
+        f"PYTHONDONTWRITEBYTECODE was "
+        f"{'set' if code['dont_write_bytecode_in_environment'] else 'not set'} in the "
+        "environment.",
         "",
         "| Import | ms (median) | IQR |",
         "|---|---:|---:|",
     ]
     for name, label in labels.items():
-        low, high = imp["ms_iqr"][name]
-        out.append(f"| {label} | {imp['ms'][name]:.1f} | {low:.1f}-{high:.1f} |")
-    out += [
-        "",
-        f"`amas_async` / dependencies: {imp['amas_vs_dependencies']:.2f}x; "
-        f"`openai` / `amas_async`: {imp['openai_vs_amas']:.2f}x.",
-        "",
-    ]
+        if name in imp["ms"]:
+            out.append(f"| {label} | {imp['ms'][name]:.1f} | {_iqr(imp['ms_iqr'][name], 1)} |")
+    low, high = imp["amas_vs_its_imports_iqr"]
+    line = (
+        f"`amas_async` / its imports: {imp['amas_vs_its_imports']:.2f}x (IQR {low:.2f}-{high:.2f})"
+    )
+    if "openai_vs_amas" in imp:
+        low, high = imp["openai_vs_amas_iqr"]
+        line += (
+            f"; `openai` / `amas_async`: {imp['openai_vs_amas']:.2f}x (IQR {low:.2f}-{high:.2f})"
+        )
+    out += ["", line + ".", ""]
     b = imp.get("breakdown")
     if b:
         out += [
-            f"`-X importtime` (median of runs): beyond what the dependencies load, "
-            f"`import amas_async` spends {b['own_modules_ms']:.1f} ms in its own modules and "
-            f"{b['other_new_modules_ms']:.1f} ms in other modules only it imports.",
+            f"`-X importtime` (median of {b['runs']} runs): `import amas_async` spends "
+            f"{b['own_modules_ms']:.1f} ms in its own modules (self time) and "
+            f"{b['imported_modules_ms']:.1f} ms in the modules it imports.",
             "",
-            "| Module (own) | self ms | | Module (other, not loaded by the dependencies) "
-            "| self ms |",
-            "|---|---:|---|---|---:|",
+            "| Own module | self ms |",
+            "|---|---:|",
         ]
-        own, other = b["own_top"][:10], b["other_top"][:10]
-        for i in range(max(len(own), len(other))):
-            left = own[i] if i < len(own) else None
-            right = other[i] if i < len(other) else None
-            out.append(
-                f"| {'`' + left['module'] + '`' if left else ''} "
-                f"| {_fmt(left['self_ms']) if left else ''} | "
-                f"| {'`' + right['module'] + '`' if right else ''} "
-                f"| {_fmt(right['self_ms']) if right else ''} |"
-            )
+        out += [f"| `{row['module']}` | {row['self_ms']:.2f} |" for row in b["own_top"]]
         out.append("")
     return out
+
+
+# ---- the terminal's tables ----------------------------------------------------------------
+
+
+def render_execute_text(ex: dict[str, Any]) -> str:
+    """The execute suite's CPU figures, for a terminal: median (IQR) per client."""
+    out = ["Execute path, client CPU per request: median (IQR) over repetitions"]
+    for c in map(str, ex["settings"]["concurrencies"]):
+        out.append(f"  C={c}")
+        for name in ORDER:
+            row = ex["summary"].get(name, {}).get(c)
+            if row is None:
+                continue
+            label = ex["clients"].get(name, {}).get("label", name)
+            out.append(
+                f"    {label:30s} {row['cpu_us_per_request']:6.0f} us "
+                f"({_iqr(row['cpu_us_iqr'], 0):>9s})   vs json {_ratio_cell(row, RAW_JSON):18s}"
+                f"  vs orjson {_ratio_cell(row, RAW_ORJSON)}"
+            )
+    return "\n".join(out)
 
 
 def publish_markdown(path: Path, generated: str) -> None:
@@ -514,7 +545,7 @@ def plot_cpu(results: dict[str, Any], path: Path) -> None:
         f"{machine['cpu_model']}, {machine['cpu_count']} cores, Python {machine['python']}",
         fontsize=10,
     )
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.08))
     ax.grid(axis="y", which="both", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,9 @@ Suites: ``execute`` (every client, concurrency 1/16/128, plus the sync shim), ``
 (execute_many), ``memory`` (in-flight requests, fresh processes), ``upload`` (200 MB image),
 ``imports``. Results go to benchmarks/results/latest.json (and .md, and the chart); with
 ``--publish`` also to docs/benchmarks.json, docs/benchmarks-cpu.png and the generated part of
-docs/benchmarks.md. ``--quick`` is a smoke run of well under a minute.
+docs/benchmarks.md. ``--quick`` runs only what the goals need, with fewer and shorter
+repetitions (67 s measured on the 2 shared cores with other work running); the full run takes
+about 7 minutes. Both print the goals summary and their own elapsed time at the end.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 if __package__ in (None, ""):  # ``python benchmarks/run.py``: make the package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import batch, execute, imports, report
+from benchmarks import batch, execute, goals, imports, report
 from benchmarks.common import (
     CLIENT_CPU,
     DOCS_DIR,
@@ -54,16 +56,28 @@ def log(message: str) -> None:
 def settings_for(quick: bool) -> dict[str, Any]:
     if quick:
         return {
-            "execute": {"concurrencies": (1, 16, 128), "repetitions": 2, "n": 256, "n_c1": 120},
+            "execute": {
+                "concurrencies": (1, 16, 128),
+                "repetitions": 5,
+                "n": 500,
+                "n_c1": 200,
+                "clients": execute.GOAL_CLIENTS,
+            },
             "batch": {"n": 300, "repetitions": 2},
-            "memory": {"sizes": (100, 1000), "rss_repetitions": 1, "tracemalloc": False},
-            "upload": {"bytes": 20_000_000, "repetitions": 1},
-            "imports": {"repetitions": 3},
+            "memory": {"sizes": (2000,), "rss_repetitions": 2, "tracemalloc": False},
+            "upload": {"bytes": 20_000_000, "repetitions": 3},
+            "imports": {"repetitions": 5},
         }
     return {
-        "execute": {"concurrencies": (1, 16, 128), "repetitions": 9, "n": 2000, "n_c1": 1000},
+        "execute": {
+            "concurrencies": (1, 16, 128),
+            "repetitions": 9,
+            "n": 2000,
+            "n_c1": 1000,
+            "clients": None,
+        },
         "batch": {"n": 2000, "repetitions": 6},
-        "memory": {"sizes": (100, 1000, 10_000), "rss_repetitions": 2, "tracemalloc": True},
+        "memory": {"sizes": (100, 1000, 10_000), "rss_repetitions": 3, "tracemalloc": True},
         "upload": {"bytes": 200_000_000, "repetitions": 5},
         "imports": {"repetitions": 15},
     }
@@ -74,34 +88,15 @@ def settings_for(quick: bool) -> dict[str, Any]:
 
 def run_execute(cfg: dict[str, Any], pin: bool) -> dict[str, Any]:
     with stub_server(pin=pin) as stub:
-        result = execute.run_suite(
+        return execute.run_suite(
             stub,
             concurrencies=tuple(cfg["concurrencies"]),
             repetitions=cfg["repetitions"],
             n=cfg["n"],
             n_c1=cfg["n_c1"],
+            clients=cfg.get("clients"),
             log=log,
         )
-    result["sync_shim"] = sync_overhead(result)
-    return result
-
-
-def sync_overhead(result: dict[str, Any]) -> dict[str, Any]:
-    """The sync shim against the async call it wraps, paired per repetition at concurrency 1."""
-    if result.get("sync_skipped"):
-        return {"skipped": result["sync_skipped"]}
-    blocks = result["blocks"]
-    latency = execute.paired(
-        blocks, execute.SYNC_NAME, "AsyncAmas", 1, "mean_latency_us", op="diff"
-    )
-    cpu = execute.paired(blocks, execute.SYNC_NAME, "AsyncAmas", 1, "cpu_us_per_request", op="diff")
-    p50 = execute.paired(blocks, execute.SYNC_NAME, "AsyncAmas", 1, "p50_ms", op="diff")
-    return {
-        "overhead_us_per_call": median(latency),
-        "overhead_us_iqr": spread(latency),
-        "p50_overhead_us": median(p50) * 1e3,
-        "cpu_overhead_us_per_call": median(cpu),
-    }
 
 
 def run_batch(cfg: dict[str, Any], pin: bool) -> dict[str, Any]:
@@ -136,6 +131,8 @@ def run_memory(cfg: dict[str, Any], pin: bool) -> dict[str, Any]:
 
 
 def memory_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per mode: medians (and IQRs) of the growth per client and size, the fit over sizes, and
+    the AsyncAmas / raw aiohttp ratio per size (median of per-repetition ratios, and IQR)."""
     summary: dict[str, Any] = {}
     for mode in ("rss", "tracemalloc"):
         rows = [r for r in runs if r["mode"] == mode]
@@ -144,26 +141,37 @@ def memory_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         sizes = sorted({r["n"] for r in rows})
         per: dict[str, dict[str, Any]] = {}
         for client in MEMORY_CLIENTS:
-            growth = {
-                n: median(
-                    [r["growth_bytes"] for r in rows if r["client"] == client and r["n"] == n]
-                )
+            samples = {
+                n: [r["growth_bytes"] for r in rows if r["client"] == client and r["n"] == n]
                 for n in sizes
             }
+            growth = {n: median(samples[n]) for n in sizes}
             slope, intercept, r2 = linear_fit(list(growth), list(growth.values()))
             per[client] = {
                 "bytes_per_request": {str(n): growth[n] / n for n in sizes},
+                "bytes_per_request_iqr": {
+                    str(n): [v / n for v in spread(samples[n])] for n in sizes
+                },
                 "growth_bytes": {str(n): growth[n] for n in sizes},
                 "fit_bytes_per_request": slope,
                 "fit_intercept_bytes": intercept,
                 "fit_r2": r2,
             }
-        ratios = {
-            str(n): per["amas"]["bytes_per_request"][str(n)]
-            / per["aiohttp"]["bytes_per_request"][str(n)]
-            for n in sizes
+        by_rep = {(r["client"], r["n"], r["rep"]): r["growth_bytes"] for r in rows}
+        ratios: dict[str, list[float]] = {}
+        for n in sizes:
+            reps = sorted({rep for (client, size, rep) in by_rep if size == n})
+            ratios[str(n)] = [
+                by_rep[("amas", n, rep)] / by_rep[("aiohttp", n, rep)]
+                for rep in reps
+                if ("amas", n, rep) in by_rep and ("aiohttp", n, rep) in by_rep
+            ]
+        summary[mode] = {
+            "clients": per,
+            "amas_vs_aiohttp": {n: median(values) for n, values in ratios.items()},
+            "amas_vs_aiohttp_iqr": {n: list(spread(values)) for n, values in ratios.items()},
+            "sizes": sizes,
         }
-        summary[mode] = {"clients": per, "amas_vs_aiohttp": ratios, "sizes": sizes}
     return summary
 
 
@@ -189,10 +197,14 @@ def run_upload(cfg: dict[str, Any], pin: bool) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for client in UPLOAD_CLIENTS:
         rows = [r for r in runs if r["client"] == client]
+        throughput = [r["throughput_mb_s"] for r in rows]
+        growth = [r["peak_growth_bytes"] / 1e6 for r in rows]
         summary[client] = {
-            "throughput_mb_s": median([r["throughput_mb_s"] for r in rows]),
-            "peak_growth_mib": median([r["peak_growth_bytes"] for r in rows]) / 2**20,
-            "max_peak_growth_mib": max(r["peak_growth_bytes"] for r in rows) / 2**20,
+            "throughput_mb_s": median(throughput),
+            "throughput_iqr": list(spread(throughput)),
+            "peak_growth_mb": median(growth),
+            "peak_growth_mb_iqr": list(spread(growth)),
+            "max_peak_growth_mb": max(growth),
             "cpu_seconds": median([r["cpu_seconds"] for r in rows]),
         }
     by_rep = {(r["client"], r["rep"]): r for r in runs}
@@ -229,7 +241,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n", 1)[0]
     )
-    parser.add_argument("--quick", action="store_true", help="a smoke run (< 1 minute)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="only the goals' clients, fewer and shorter repetitions (about 70 s)",
+    )
     parser.add_argument(
         "--only", action="append", choices=SUITES, help="run only this suite (repeatable)"
     )
@@ -259,10 +275,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
     args = parse_args(argv)
     if args.from_json is not None:
         results = json.loads(args.from_json.read_text(encoding="utf-8"))
-        results["targets"] = report.evaluate_targets(results)
+        results["goals"] = goals.evaluate(results)
         write_outputs(results, args)
         return 0
     pin = not args.no_pin and can_pin()
@@ -271,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     raise_nofile_limit()
     if pin:
         pin_to(CLIENT_CPU)
+    # Loopback only: no proxy from the environment for the clients in this process.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        os.environ.pop(name, None)
     command = "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
     results: dict[str, Any] = {
         "meta": {
@@ -282,15 +302,22 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine_info(),
         }
     }
-    started = time.perf_counter()
     for name in suites:
         log(f"== {name}")
         suite_started = time.perf_counter()
         results[name] = RUNNERS[name](cfg[name], pin)
         results[name]["seconds"] = time.perf_counter() - suite_started
+        log(f"   ({results[name]['seconds']:.0f} s)")
     results["meta"]["duration_s"] = time.perf_counter() - started
-    results["targets"] = report.evaluate_targets(results)
+    results["meta"]["elapsed_s"] = time.perf_counter() - started
+    results["goals"] = goals.evaluate(results)
     write_outputs(results, args)
+    log(
+        f"elapsed: {time.perf_counter() - started:.0f} s of wall-clock time for the whole run "
+        f"({'quick' if args.quick else 'full'}; suites: "
+        + ", ".join(f"{n} {results[n]['seconds']:.0f} s" for n in suites)
+        + ")"
+    )
     return 0
 
 
@@ -312,8 +339,11 @@ def write_outputs(results: dict[str, Any], args: argparse.Namespace) -> None:
         if not args.no_chart and "execute" in results:
             report.plot_cpu(results, DOCS_DIR / "benchmarks-cpu.png")
     log("")
-    log(report.render_targets(results["targets"]))
-    log(f"\nresults: {output} (total {results['meta'].get('duration_s', 0):.0f} s)")
+    if "execute" in results:
+        log(report.render_execute_text(results["execute"]))
+        log("")
+    log(report.render_goals_text(results["goals"], title=report.summary_title(results)))
+    log(f"\nresults: {output} (and {output.with_suffix('.md').name})")
 
 
 if __name__ == "__main__":
