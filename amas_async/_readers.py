@@ -10,6 +10,13 @@ the same hooks, or names the field that does not fit (``$.messages[0].created_at
 Field metadata (:func:`wire`, :func:`as_received`) says which keys of an answer hold a field;
 the generated code and both converters follow it. The models stay the one source of truth:
 nothing here names a model.
+
+What the generated code builds costs little. An answer class based on :class:`Record` is
+built by storing its fields into an instance of a plain twin class of the same layout, which
+then becomes the answer class (``__class__`` assignment): neither the frozen ``__setattr__``
+nor ``__init__`` runs. A timestamp field of a class decorated with :func:`lazy_timestamps` is
+given Unix seconds as sent, once they are known to convert, and holds the ``datetime`` from
+its first read on: the parse checks, the conversion waits for a reader.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from ._serde import (
     invalid_answer,
 )
 
-__all__ = ["as_received", "reader", "wire"]
+__all__ = ["Record", "as_received", "lazy_timestamps", "reader", "wire"]
 
 T = TypeVar("T")
 
@@ -65,6 +72,88 @@ def wire(*keys: str) -> dict[str, object]:
 def as_received() -> dict[str, object]:
     """Field metadata: the field is the whole mapping the object is read from (``raw``)."""
     return {_WIRE: None}
+
+
+class Record:
+    """The base of the answer classes: lets the generated code build them cheaply.
+
+    A class that declares ``__weakref__`` among its own slots cannot take ``__class__``
+    assignment from a twin (CPython compares the slots the two classes add); attrs adds no
+    ``__weakref__`` to a class whose base has one, so its instances stay weak-referenceable.
+    """
+
+    __slots__ = ("__weakref__",)
+
+
+#: Seconds in this range convert on every platform (``datetime.fromtimestamp``): the reader
+#: keeps them for later. Others (negative, beyond the year 3000, NaN) convert at once, so the
+#: parse raises for the same values as ever.
+_LAZY_SECONDS = (0, 32503680000)
+
+
+class _AsGiven:
+    """A number stored in a timestamp field by ``__init__``: read back as it was given."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+class _LazyTimestamp:
+    """A timestamp field that converts the Unix seconds a reader stored on first read.
+
+    The ``datetime`` is kept in the slot; a value stored any other way is read back as stored.
+    """
+
+    __slots__ = ("_delete", "_get", "_set")
+
+    def __init__(self, slot: Any) -> None:
+        self._get = slot.__get__
+        self._set = slot.__set__
+        self._delete = slot.__delete__
+
+    def __get__(self, obj: object, owner: object = None) -> Any:
+        if obj is None:
+            return self
+        value = self._get(obj)
+        kind = type(value)
+        if kind is int or kind is float:  # stored by a reader, checked to convert
+            value = datetime.fromtimestamp(value, _UTC)
+            self._set(obj, value)
+        elif kind is _AsGiven:
+            return value.value
+        return value
+
+    def __set__(self, obj: object, value: object) -> None:
+        kind = type(value)
+        self._set(obj, _AsGiven(value) if kind is int or kind is float else value)
+
+    def __delete__(self, obj: object) -> None:
+        self._delete(obj)
+
+
+def _timestamp_type(t: Any) -> bool:
+    return t is datetime or _optional_of(t) is datetime
+
+
+def lazy_timestamps(cls: type[T]) -> type[T]:
+    """Class decorator, above ``attrs.frozen``: ``datetime`` fields convert seconds when read.
+
+    The reader checks the seconds while it parses (a bad value still fails the parse) and
+    stores them; the field turns them into the timezone-aware ``datetime`` the eager reading
+    gives when first read, and keeps it. Equality, hashing, ``repr``, ``attrs.evolve`` and
+    pickling read the fields, so they see the ``datetime``. Any other value (one passed to
+    ``__init__``, a number included) is read back as it was stored.
+    """
+    attrs.resolve_types(cls)  # type: ignore[type-var]
+    for field in attrs.fields(cls):  # type: ignore[arg-type]
+        if _timestamp_type(field.type):
+            slot = vars(cls).get(field.name)
+            if type(slot) is not MemberDescriptorType:
+                raise TypeError(f"{cls.__qualname__}.{field.name} is not a slot")
+            setattr(cls, field.name, _LazyTimestamp(slot))
+    return cls
 
 
 def _has_wire_view(t: Any) -> bool:
@@ -147,11 +236,12 @@ def _inline_class(t: Any) -> bool:
     return isinstance(t, type) and attrs.has(t) and t not in _open
 
 
-def _conversion(t: Any, v: str, i: int, names: dict[str, Any]) -> list[str]:
+def _conversion(t: Any, v: str, i: int, names: dict[str, Any], lazy: bool = False) -> list[str]:
     """Lines converting the local ``v`` of type ``t`` in place (``v`` None passes if optional).
 
     The common case of each type is checked inline; other values go to the hot converter's
-    hook for ``t``, which reads them leniently or raises.
+    hook for ``t``, which reads them leniently or raises. ``lazy``: a timestamp in Unix
+    seconds that converts is left as it is, for the field to convert on first read.
     """
     if t is Any or t is object:
         return []
@@ -173,9 +263,12 @@ def _conversion(t: Any, v: str, i: int, names: dict[str, Any]) -> list[str]:
             f"    {v} = float({v}) if type({v}) is int else {hook}({v}, {typ})",
         ]
     if inner is datetime:
+        convert = f"{v} = _fromtimestamp({v}, _UTC)"
+        if lazy:  # NaN fails the range test too: it converts (and fails) now
+            convert = f"if not _LAZY_MIN <= {v} < _LAZY_MAX: {convert}"
         lines = [
             f"if type({v}) is int or type({v}) is float:",
-            f"    {v} = _fromtimestamp({v}, _UTC)",
+            f"    {convert}",
             f"elif type({v}) is str:",
             f"    {v} = _datetime_from_text({v})",
             "else:",
@@ -220,13 +313,18 @@ def _passes(t: Any, default: object) -> bool:
 
 
 def _fetch(
-    field: attrs.Attribute[Any], v: str, i: int, complete: bool, names: dict[str, Any]
+    field: attrs.Attribute[Any],
+    v: str,
+    i: int,
+    complete: bool,
+    names: dict[str, Any],
+    lazy: bool = False,
 ) -> list[str]:
     """Lines reading ``field`` from the mapping ``o`` into the local ``v``, converted."""
     source = field.metadata.get(_WIRE, _MISSING)
     if source is None:  # as_received()
         return [f"{v} = o"]
-    convert = _conversion(field.type, v, i, names)
+    convert = _conversion(field.type, v, i, names, lazy)
     if source is _MISSING:
         if complete:
             return [f"{v} = o[{field.name!r}]", *convert]
@@ -265,19 +363,25 @@ def _default(field: attrs.Attribute[Any], i: int, names: dict[str, Any]) -> str 
     return f"_d{i}"
 
 
-def _slot_setters(cls: type) -> dict[str, Any] | None:
-    """For each field of ``cls``, the setter of its slot; None when ``__init__`` must run.
+def _twin(cls: type) -> type | None:
+    """A plain class of ``cls``'s layout, or None when ``__init__`` must build ``cls``.
 
-    An attrs ``__init__`` that only stores its arguments (no validators, converters or hooks)
-    is replaced by storing them straight into the slots: the frozen ``__setattr__`` is not
-    called, and neither is ``__init__`` with a dozen keywords.
+    The generated code stores the fields into an instance of the twin (plain attribute
+    stores, which the interpreter makes cheap), then makes it a ``cls`` by assigning
+    ``__class__``: the frozen ``__setattr__`` is not called, and neither is ``__init__`` with
+    a dozen keywords. Only for an attrs class whose ``__init__`` would only store its
+    arguments (no validators, converters or hooks) and whose own slots are its fields
+    (a :class:`Record`); the assignment is tried once here.
     """
     init = getattr(cls, "__init__", None)
+    own = vars(cls).get("__slots__")
     if (
-        "__slots__" not in vars(cls)
+        own is None
+        or not attrs.has(cls)
         or not getattr(getattr(init, "__code__", None), "co_filename", "").startswith("<attrs")
         or hasattr(cls, "__attrs_pre_init__")
         or hasattr(cls, "__attrs_post_init__")
+        or set(own) != {f.name for f in attrs.fields(cls)}
         or any(
             f.validator is not None
             or f.converter is not None
@@ -286,24 +390,32 @@ def _slot_setters(cls: type) -> dict[str, Any] | None:
         )
     ):
         return None
-    setters = {}
-    for field in attrs.fields(cls):
-        slot = next((vars(c)[field.name] for c in cls.__mro__ if field.name in vars(c)), None)
-        if type(slot) is not MemberDescriptorType:
-            return None
-        setters[field.name] = slot.__set__
-    slots = {name for c in cls.__mro__ for name in vars(c).get("__slots__", ())}
-    return None if slots - set(setters) - {"__weakref__"} else setters
+    twin: Any = type(cls.__name__, cls.__bases__, {"__slots__": tuple(own), "__module__": __name__})
+    plain: Any = object  # made by calling it, filled by plain stores
+    if (
+        twin.__new__ is not plain.__new__
+        or twin.__init__ is not plain.__init__
+        or twin.__setattr__ is not plain.__setattr__
+    ):
+        return None
+    try:
+        twin().__class__ = cls
+    except TypeError:  # another layout (a class of its own adding __weakref__ ...)
+        return None
+    return typing.cast(type, twin)
 
 
 def _generate(cls: type, complete: bool, omit: frozenset[str]) -> Callable[[Any], Any]:
     attrs.resolve_types(cls)
+    twin = _twin(cls)
     names: dict[str, Any] = {
         "_cls": cls,
-        "_new": object.__new__,
+        "_twin": twin,
         "_Mapping": Mapping,
         "_MISSING": _MISSING,
         "_UTC": _UTC,
+        "_LAZY_MIN": _LAZY_SECONDS[0],
+        "_LAZY_MAX": _LAZY_SECONDS[1],
         "_fromtimestamp": datetime.fromtimestamp,
         "_datetime_from_text": _datetime_from_text,
     }
@@ -311,23 +423,22 @@ def _generate(cls: type, complete: bool, omit: frozenset[str]) -> Callable[[Any]
         "if type(o) is not dict and not isinstance(o, _Mapping):",
         "    raise TypeError(f'expected an object, got {type(o).__name__}')",
     ]
-    setters = _slot_setters(cls)
-    arguments, stores = [], ["self = _new(_cls)"]
+    arguments, stores = [], ["self = _twin()"]
     for i, field in enumerate(attrs.fields(cls)):
         if field.name in omit or not field.init:
-            value = _default(field, i, names) if setters is not None else None
+            value = _default(field, i, names) if twin is not None else None
             if value is not None:  # what __init__ would store
-                stores.append(f"_s{i}(self, {value})")
+                stores.append(f"self.{field.name} = {value}")
         else:
-            body += _fetch(field, f"v{i}", i, complete, names)
+            # Seconds are left for the field to convert only when they go straight to its slot.
+            lazy = twin is not None and isinstance(vars(cls).get(field.name), _LazyTimestamp)
+            body += _fetch(field, f"v{i}", i, complete, names, lazy)
             arguments.append(f"{field.alias}=v{i}")
-            stores.append(f"_s{i}(self, v{i})")
-        if setters is not None:
-            names[f"_s{i}"] = setters[field.name]
-    if setters is None:
+            stores.append(f"self.{field.name} = v{i}")
+    if twin is None:
         body.append(f"return _cls({', '.join(arguments)})")
     else:
-        body += [*stores, "return self"]
+        body += [*stores, "self.__class__ = _cls", "return self"]
     source = "def read(o):\n" + "".join(f"    {line}\n" for line in body)
     exec(compile(source, f"<amas_async reader of {cls.__qualname__}>", "exec"), names)
     read: Callable[[Any], Any] = names["read"]

@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from helpers import wait_until
 
 import amas_async as amas
 from amas_async.testing import Emulator, RetryClock
-from tests.helpers import wait_until
 
 MODES = ("lean", "middleware", "throttle", "debug-logging")
 FLAT = {"name": "Flat", "agent_type": "llm_agent", "system_prompt": "Be brief."}

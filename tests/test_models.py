@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -618,3 +618,131 @@ def test_result_models_compare_without_raw() -> None:
     b = amas.Message(id="m", role="assistant", content="x")
     assert a == b
     assert "extra" not in repr(a)
+
+
+# ---- parsed results behave like results built by hand -----------------------------------------
+
+EXECUTE_ANSWER = (
+    Path(__file__).resolve().parent / "data" / "examples" / "execute-text.response.json"
+)
+
+
+def _parsed_and_built() -> tuple[amas.Execution, amas.Execution]:
+    """The documented execute answer parsed (timestamps not read yet) and the same built by
+    hand with datetimes."""
+    from datetime import datetime, timezone
+
+    from amas_async.resources.runtime import parse_execution
+
+    body = json.loads(EXECUTE_ANSWER.read_text())
+
+    def at(seconds: int) -> datetime:
+        return datetime.fromtimestamp(seconds, timezone.utc)
+
+    built = amas.Execution(
+        session_id="session_abc123",
+        status="completed",
+        messages=(
+            amas.Message(
+                id="msg_def456",
+                role="assistant",
+                content=body["messages"][0]["content"],
+                created_at=at(1704067210),
+                raw=body["messages"][0],
+            ),
+        ),
+        usage=amas.Usage(input_tokens=125, output_tokens=42),
+        metadata=body["metadata"],
+        execution_id="exec_789",
+        created_at=at(1704067200),
+        completed_at=at(1704067215),
+        execution_time=15.0,
+        raw=body,
+    )
+    return parse_execution(body), built
+
+
+def test_parsed_results_compare_hash_and_print_like_built_ones() -> None:
+    parsed, built = _parsed_and_built()
+    assert repr(parsed) == repr(built)
+    parsed, built = _parsed_and_built()
+    assert parsed == built
+    parsed, built = _parsed_and_built()
+    assert hash(parsed.messages[0]) == hash(built.messages[0])
+    assert hash(parsed.usage) == hash(built.usage)
+    assert {parsed.messages[0], built.messages[0]} == {built.messages[0]}
+
+
+def test_parsed_results_evolve_copy_pickle_and_weakref() -> None:
+    import copy
+    import pickle
+    import weakref
+
+    makers: list[Callable[[amas.Execution], amas.Execution]] = [
+        lambda e: attrs.evolve(e),
+        lambda e: attrs.evolve(e, status="error"),
+        copy.copy,
+        copy.deepcopy,
+        lambda e: pickle.loads(pickle.dumps(e)),
+    ]
+    for make in makers:
+        parsed, built = _parsed_and_built()  # each from an untouched parse
+        made = make(parsed)
+        assert type(made) is amas.Execution
+        assert made.created_at == built.created_at
+        assert made.completed_at == built.completed_at
+        assert made.messages == built.messages
+        assert made.messages[0].created_at == built.messages[0].created_at
+        assert attrs.evolve(made, status=built.status) == built
+    parsed, _ = _parsed_and_built()
+    assert weakref.ref(parsed)() is parsed
+    assert weakref.ref(parsed.messages[0])() is parsed.messages[0]
+    assert attrs.asdict(parsed, recurse=False)["created_at"] == parsed.created_at
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        parsed.created_at = None  # type: ignore[misc]
+
+
+def test_result_model_fields_are_unchanged() -> None:
+    assert [f.name for f in attrs.fields(amas.Execution)] == [
+        "session_id",
+        "status",
+        "messages",
+        "usage",
+        "metadata",
+        "execution_id",
+        "correlation_id",
+        "created_at",
+        "completed_at",
+        "execution_time",
+        "tool_calls",
+        "raw",
+        "attempts",
+    ]
+    assert [f.name for f in attrs.fields(amas.Message)] == [
+        "id",
+        "role",
+        "content",
+        "created_at",
+        "raw",
+    ]
+    assert [f.name for f in attrs.fields(amas.Usage)] == ["input_tokens", "output_tokens"]
+
+
+def test_timestamps_given_to_a_model_are_kept_as_given() -> None:
+    """Only seconds read from an answer become datetimes; a model built by hand keeps what it
+    was given, numbers included."""
+    from datetime import datetime, timezone
+
+    when = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    values: list[Any] = [None, when, 5, 2.5, True, "2024-01-01"]
+    for value in values:
+        execution = amas.Execution(created_at=value)
+        assert execution.created_at is value
+        assert attrs.evolve(execution).created_at is value
+        assert amas.Message(created_at=value).created_at is value
+        assert amas.SessionStatus(last_activity=value).last_activity is value
+    five: Any = 5
+    assert amas.Execution(created_at=five) == amas.Execution(created_at=five)
+    assert amas.Execution(created_at=five) != amas.Execution(
+        created_at=datetime.fromtimestamp(5, timezone.utc)
+    )

@@ -483,3 +483,123 @@ def test_the_generated_code_builds_what_init_builds() -> None:
         assert getattr(parsed, field.name) is getattr(rebuilt, field.name)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         parsed.status = "x"  # type: ignore[misc]
+
+
+# ---- timestamps in Unix seconds: checked at parse, converted on first read ----------------------
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [0, 1, 15, 2.5, 1704067200, 1704067200.5, 1704067200.123456789, 32503679999, 32503679999.5],
+)
+def test_seconds_read_later_give_what_the_eager_reading_gave(seconds: float) -> None:
+    body = {
+        "created_at": seconds,
+        "completed_at": seconds,
+        "messages": [{"id": "m", "created_at": seconds}, {"id": "n", "timestamp": seconds}],
+    }
+    parsed = runtime.parse_execution(body)
+    eager = _serde._converter.structure(  # the detailed converter converts at once
+        {"created_at": seconds, "completed_at": seconds}, amas.Execution
+    )
+    for value in (
+        parsed.created_at,
+        parsed.completed_at,
+        parsed.messages[0].created_at,
+        parsed.messages[1].created_at,
+    ):
+        assert type(value) is datetime
+        assert value == at(seconds) == eager.created_at
+        assert value.tzinfo is UTC
+    assert parsed.created_at is parsed.created_at  # converted once, then kept
+    status = runtime.parse_status({"created_at": seconds, "last_activity": seconds})
+    assert status.created_at == status.last_activity == at(seconds)
+
+
+@pytest.mark.parametrize(
+    "seconds", [-1, -86400.5, 32503680000, 10**11, 2.5e10 + 0.25], ids=lambda s: repr(s)
+)
+def test_seconds_outside_the_lazy_range_convert_at_once(seconds: float) -> None:
+    parsed = runtime.parse_execution({"created_at": seconds})
+    assert parsed.created_at == at(seconds)
+    assert parsed.created_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [float("nan"), float("inf"), float("-inf"), 10**20, -(10**20), 1e300, True],
+    ids=repr,
+)
+def test_a_bad_timestamp_still_fails_at_parse(seconds: object) -> None:
+    """Nothing about a timestamp is left to fail when the field is read."""
+    for body, field in (
+        ({"created_at": seconds}, r"\$\.created_at: "),
+        ({"completed_at": seconds}, r"\$\.completed_at: "),
+        ({"messages": [{"id": "m", "created_at": seconds}]}, r"\$\.messages\[0\]\.created_at: "),
+        ({"messages": [{"id": "m", "timestamp": seconds}]}, r"\$\.messages\[0\]\.created_at: "),
+    ):
+        with pytest.raises(amas.ResponseValidationError, match=field) as caught:
+            runtime.parse_execution(body)
+        assert caught.value.body is body
+    with pytest.raises(amas.ResponseValidationError, match=r"\$\.last_activity: "):
+        runtime.parse_status({"last_activity": seconds})
+    with pytest.raises(amas.ResponseValidationError, match=r"\$\.messages\[0\]\.created_at: "):
+        runtime.parse_message_page({"messages": [{"timestamp": seconds}]}, limit=1, offset=0)
+
+
+def test_the_answer_classes_are_built_without_init_as_their_own_type() -> None:
+    parsed = runtime.parse_execution(copy.deepcopy(EXECUTE))
+    assert type(parsed) is amas.Execution
+    assert type(parsed.messages[0]) is amas.Message
+    assert type(parsed.usage) is amas.Usage
+    page = runtime.parse_message_page(MESSAGES, limit=50, offset=0)
+    assert type(page) is amas.MessagePage
+    assert type(runtime.parse_status({})) is amas.SessionStatus
+    for cls in (amas.Execution, amas.Message, amas.Usage, amas.MessagePage, amas.SessionStatus):
+        assert "_cls(" not in _readers._read_fn(cls).__doc__
+
+
+@attrs.frozen
+class _OwnWeakref:
+    """Slotted, but attrs adds __weakref__ to its own slots: built by __init__."""
+
+    when: datetime | None = None
+    name: str | None = None
+
+
+@_readers.lazy_timestamps
+@attrs.frozen
+class _LazyRecord(_readers.Record):
+    when: datetime | None = None
+    name: str | None = None
+
+
+@_readers.lazy_timestamps
+@attrs.frozen
+class _LazyChecked(_readers.Record):
+    """A validator: built by __init__, so its seconds convert at parse."""
+
+    when: datetime | None = None
+    name: str | None = attrs.field(default=None, validator=attrs.validators.instance_of(str))
+
+
+def test_classes_the_twin_cannot_build_are_built_by_init_and_read_alike() -> None:
+    assert "_cls(" in _readers._read_fn(_OwnWeakref).__doc__
+    assert "_cls(" not in _readers._read_fn(_LazyRecord).__doc__
+    assert "_cls(" in _readers._read_fn(_LazyChecked).__doc__
+    for value in (None, 5, 2.5, "2024-01-01T00:00:00Z", -1):
+        expected = _serde._converter.structure({"when": value}, _OwnWeakref).when
+        assert _readers._read_fn(_OwnWeakref)({"when": value}).when == expected
+        assert _readers._read_fn(_LazyRecord)({"when": value}).when == expected
+        checked = _readers._read_fn(_LazyChecked)({"when": value, "name": "x"})
+        assert checked.when == expected
+        assert value is None or type(checked.when) is datetime  # converted, not left as seconds
+
+
+def test_lazy_timestamps_needs_slots() -> None:
+    with pytest.raises(TypeError, match="is not a slot"):
+
+        @_readers.lazy_timestamps
+        @attrs.frozen(slots=False)
+        class _NotSlotted:
+            when: datetime | None = None

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from .. import _readers
 from .._multipart import guess_media_type, sniff_media_type
 from ..errors import InputFileNotFoundError, InvalidContentError, InvalidRequestError
 
@@ -81,7 +82,7 @@ class FilePart:
 
 
 @attrs.frozen
-class ImageUpload:
+class ImageUpload(_readers.Record):
     """The answer of ``POST /images/upload/``: where the image now lives.
 
     Put it in a content list as is, or use ``ImagePart(upload.url)``.

@@ -2,7 +2,8 @@
 
 The models are lenient: every field the API may omit is optional, and ``raw`` keeps the answer
 as received, so a key the model lacks is never lost. Timestamps are timezone-aware ``datetime``
-whether the server sent ISO 8601 text or Unix seconds.
+whether the server sent ISO 8601 text or Unix seconds (seconds are checked when the answer is
+read and converted when the field is first read).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ __all__ = ["Execution", "Message", "MessagePage", "SessionStatus", "Usage"]
 
 
 @attrs.frozen(kw_only=True)
-class Usage:
+class Usage(_readers.Record):
     """Token usage of one execution."""
 
     input_tokens: int = 0
@@ -33,8 +34,9 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
+@_readers.lazy_timestamps
 @attrs.frozen(kw_only=True)
-class Message:
+class Message(_readers.Record):
     """One message of a conversation."""
 
     id: str | None = None
@@ -66,8 +68,9 @@ class Message:
         return ""
 
 
+@_readers.lazy_timestamps
 @attrs.frozen(kw_only=True)
-class Execution:
+class Execution(_readers.Record):
     """The result of one execute call, from any of the three documented answer shapes.
 
     The current ``agent.session`` shape, the ``execution_result`` shape and the legacy
@@ -116,7 +119,7 @@ class Execution:
 
 
 @attrs.frozen(kw_only=True)
-class MessagePage:
+class MessagePage(_readers.Record):
     """One page of a session's history (``GET /runtime/{id}/messages/``)."""
 
     messages: Sequence[Message] = ()
@@ -138,8 +141,9 @@ class MessagePage:
         return self.offset + len(self.messages) if self.has_more and self.messages else None
 
 
+@_readers.lazy_timestamps
 @attrs.frozen(kw_only=True)
-class SessionStatus:
+class SessionStatus(_readers.Record):
     """A session's runtime status (``GET /runtime/{id}/status/``)."""
 
     session_id: str | None = None

@@ -225,14 +225,17 @@ def content_to_wire(content: object) -> object:
 
 def execute_body(content: object, inputs: object, correlation_id: object) -> bytes:
     """The JSON body of ``POST /runtime/{id}/execute/``; only the fields given are sent."""
-    body: dict[str, object] = {"content": content_to_wire(content)}
+    body: dict[str, object] = {
+        "content": content if type(content) is str else content_to_wire(content)
+    }
     if inputs is not None:
-        if not isinstance(inputs, Mapping):
+        if type(inputs) is not dict and not isinstance(inputs, Mapping):
             raise InvalidContentError(f"inputs must be a mapping, not {type(inputs).__name__}")
-        bad = [k for k in inputs if not isinstance(k, str)]
-        if bad:
-            raise InvalidRequestError(f"inputs keys must be variable names (str), got {bad[0]!r}")
-        body["inputs"] = dict(inputs)
+        for key in inputs:
+            if type(key) is not str and not isinstance(key, str):
+                raise InvalidRequestError(f"inputs keys must be variable names (str), got {key!r}")
+        # encoded at once below: a dict goes as it is, another mapping as a dict of it
+        body["inputs"] = inputs if type(inputs) is dict else dict(inputs)
     if correlation_id is not None:
         if not isinstance(correlation_id, str):
             raise InvalidContentError("correlation_id must be a str")

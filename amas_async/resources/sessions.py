@@ -184,7 +184,7 @@ def config_body(config: object) -> tuple[bytes, SessionConfig]:
 
 
 @attrs.frozen(kw_only=True)
-class _SessionFields:
+class _SessionFields(_readers.Record):
     """What a session answer says: the keyword arguments of :class:`Session` but the client."""
 
     id: str
