@@ -65,8 +65,6 @@ T = TypeVar("T")
 _JSON = "application/json"
 _JSON_HEADERS = {"Content-Type": _JSON, "Accept": _JSON}
 _ACCEPT = {"Accept": _JSON}
-#: A lean request's own header when it has a body and no key (never changed: aiohttp copies it).
-_CONTENT_TYPE = {"Content-Type": _JSON}
 _DEBUG = logging.DEBUG
 
 
@@ -361,7 +359,12 @@ class AsyncAmas:
             )
         try:
             reply = await direct.send(
-                method, url, params, content, _extra(content, key), self._attempt_timeout
+                method,
+                url,
+                params,
+                content,
+                None if key is None else {"Idempotency-Key": key},
+                self._attempt_timeout,
             )
             body = await direct.read(reply)
         except Exception as exc:
@@ -416,7 +419,12 @@ class AsyncAmas:
                 taken.append(throttle)
             try:
                 reply = await direct.send(
-                    method, url, params, content, _extra(content, key), self._attempt_timeout
+                    method,
+                    url,
+                    params,
+                    content,
+                    None if key is None else {"Idempotency-Key": key},
+                    self._attempt_timeout,
                 )
                 body = await direct.read(reply)
             except Exception as exc:
@@ -567,15 +575,6 @@ class AsyncAmas:
         if attempts != 1 and hasattr(result, "attempts"):
             result = attrs.evolve(result, attempts=attempts)  # type: ignore[misc]
         return result
-
-
-def _extra(content: bytes | None, key: str | None) -> Mapping[str, str] | None:
-    """A lean request's own headers, beyond the direct sender's constant ones."""
-    if key is None:
-        return _CONTENT_TYPE if content is not None else None
-    if content is None:
-        return {"Idempotency-Key": key}
-    return {"Content-Type": _JSON, "Idempotency-Key": key}
 
 
 def _status_error(response: Response, method: str) -> APIStatusError:

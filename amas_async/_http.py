@@ -294,7 +294,8 @@ class DirectSender(Protocol):
         status, raw_headers, reason = sender.meta(reply)
 
     ``reply`` is opaque to the caller. ``headers`` are the request's own, beyond the constant
-    ones; ``content`` is a JSON body. Only URLs on the bound origin may be given.
+    ones; ``content`` is a JSON body (the sender sets its content type). Only URLs on the
+    bound origin may be given.
     """
 
     def send(

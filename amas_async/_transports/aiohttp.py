@@ -111,7 +111,7 @@ class AiohttpTransport:
         constant headers are set once on an aiohttp session that shares this transport's
         connection pool, and the attempt is awaited in the caller's own coroutine. The caller
         must give it only URLs on ``origin``: the headers (the API key among them) go with
-        every request.
+        every request. A request with a body is sent as JSON.
         """
         return _DirectSender(self, (origin, tuple(sorted(headers.items()))))
 
@@ -233,11 +233,14 @@ def _failure(exc: Exception, closed: bool, method: str, url: str, attempt: int) 
 class _DirectSender:
     """:class:`~amas_async._http.DirectSender` over an aiohttp session of its own."""
 
-    __slots__ = ("_key", "_transport")
+    __slots__ = ("_json_key", "_key", "_transport")
 
     def __init__(self, transport: AiohttpTransport, key: _DirectKey) -> None:
         self._transport = transport
         self._key = key
+        # Requests with a (JSON) body go on a session whose constant headers say so: no
+        # per-request Content-Type for aiohttp to merge. Both share the transport's pool.
+        self._json_key = (key[0], (*key[1], ("Content-Type", "application/json")))
 
     def __repr__(self) -> str:
         return f"DirectSender(origin={self._key[0]!r})"  # never the headers: the key is there
@@ -252,7 +255,7 @@ class _DirectSender:
         timeout: Timeout | None,
     ) -> Awaitable[object]:
         transport = self._transport
-        session = transport._direct_session(self._key)
+        session = transport._direct_session(self._key if content is None else self._json_key)
         if timeout is None or timeout is transport._timeout:
             client_timeout = transport._default_timeout
         else:
@@ -276,8 +279,7 @@ class _DirectSender:
         return reply.status, reply.raw_headers, reply.reason
 
     def failure(self, exc: Exception, method: str, url: str) -> APIConnectionError:
-        session = self._transport._direct_sessions.get(self._key)
-        error = _failure(exc, session is None or session.closed, method, url, 1)
+        error = _failure(exc, self._transport._closed, method, url, 1)
         if not isinstance(error, APIConnectionError):
             raise error from exc
         error.__cause__ = exc
