@@ -33,8 +33,8 @@ from benchmarks.common import (
 )
 
 CLIENTS = ("aiohttp", "amas")
-#: Diagnostic variants (benchmarks.profiling): retries off; raw aiohttp sending the SDK's headers.
-DIAGNOSTIC = ("amas-noretry", "amas-lean", "aiohttp-sdk-headers")
+#: Diagnostic variants: retries off; raw aiohttp sending the SDK's headers.
+DIAGNOSTIC = ("amas-noretry", "aiohttp-sdk-headers")
 
 
 class Control:
@@ -70,7 +70,7 @@ async def measure(client: str, n: int, origin: str, mode: str) -> dict[str, Any]
     base_url = f"{origin}/api/v1"
     url = f"{base_url}/runtime/{SESSION_ID}/execute/"
     control = Control(origin)
-    if client in ("amas", "amas-noretry", "amas-lean"):
+    if client in ("amas", "amas-noretry"):
         import amas_async as amas
 
         sdk = amas.AsyncAmas(
@@ -80,10 +80,6 @@ async def measure(client: str, n: int, origin: str, mode: str) -> dict[str, Any]
             max_retries=0 if client == "amas-noretry" else None,
         )
         await sdk.__aenter__()
-        if client == "amas-lean":
-            from benchmarks.profiling import install_lean_path
-
-            install_lean_path(sdk)
 
         async def call() -> Any:
             return await sdk.runtime.execute(SESSION_ID, "Hello")
