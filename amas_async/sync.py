@@ -1,24 +1,43 @@
-"""``Amas``: the blocking shim over :class:`AsyncAmas`, one background event loop per client.
+"""``Amas``: the blocking shim over :class:`AsyncAmas`, on an event loop run by its callers.
 
-Each client starts, on first use, a daemon thread running an event loop under anyio's blocking
-portal; that loop owns the ``AsyncAmas`` and its connection pool for the client's whole life
-(and for the clients ``with_options`` derives from it, which share it). Every sync method is
-one call onto that loop, with no logic of its own. It works in plain scripts, from many
-threads sharing one client, and from code that runs inside an event loop (a Jupyter cell, a
-sync function called from async code), where the call blocks the caller.
+Each client owns one asyncio event loop, made on first use, on which its ``AsyncAmas`` and
+its connection pool live for the client's whole life (the clients ``with_options`` derives
+from it share both). The loop has no thread of its own. A blocking call made from a thread
+with no running event loop (a script, a worker thread) runs the loop in that thread until
+the call is done: no thread hand-off, so a sync call costs little more than awaiting the
+async one. Every sync method is one such call, with no logic of its own.
 
-A blocking call interrupted by Ctrl-C cancels its request on the loop (and waits, briefly, for
-the cancellation to finish) and leaves the client usable. A client that is never closed is
-closed when it is garbage-collected or at interpreter exit, without noise.
+Many threads may share one client. The first caller to find the loop idle drives it; a call
+made meanwhile from another thread is handed to the running loop
+(``loop.call_soon_threadsafe``) and its thread waits. When the driving thread's own call is
+done while others are still in flight, it hands the loop to a helper thread
+(``amas-sync-loop``, started on first need, idle otherwise), which runs the loop until no call
+is left; the next caller drives again. A call from code that runs inside an event loop (a
+Jupyter cell, a sync function called from async code) cannot run a second loop in its
+thread: it blocks its thread while the helper thread runs the call. Who drives is decided
+under one lock, so every call reaches a loop that someone is running, and one thread at a
+time runs it. A sync call from the client's own loop (a middleware) is refused.
+
+Between calls nothing runs the loop: a call that starts it first lets the loop look at what
+its sockets got meanwhile, so a pooled connection that the server closed is not reused.
+
+Ctrl-C during a blocking call in the main thread works as under :class:`asyncio.Runner`:
+while the call runs, the SIGINT handler in force is wrapped so that what it raises (the
+default one raises ``KeyboardInterrupt``) cancels the request on the loop and is raised once
+the cancellation has wound down, never from the middle of the loop's own code; another press
+while waiting raises at once. The client stays usable. Closing cancels the calls in flight
+(they raise :class:`AmasError`), closes the pool and then the loop. A client that is never
+closed is closed when it is garbage-collected or at interpreter exit, without noise.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import enum
 import inspect
+import signal
+import sys
 import threading
 import weakref
 from collections.abc import (
@@ -32,12 +51,11 @@ from collections.abc import (
     Sequence,
 )
 from datetime import datetime
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from anyio.from_thread import BlockingPortal
 
 from ._client import AsyncAmas
 from ._config import NOT_GIVEN, Limits, NotGiven, Timeout, TimeoutTypes
@@ -56,33 +74,163 @@ __all__ = ["Amas", "Images", "Runtime", "Session", "Sessions"]
 T = TypeVar("T")
 
 _CLOSED = "this client is closed; create a new Amas"
+_OWN_LOOP = (
+    "a sync Amas method was called on the client's own event loop (from a middleware?); "
+    "use the AsyncAmas there"
+)
 #: Seconds an interrupted call waits for its cancelled request to wind down on the loop.
 _CANCEL_GRACE = 5.0
-#: Seconds closing waits for the loop thread to finish.
+#: Seconds closing waits for the calls it cancels, and for the helper thread, to finish.
 _JOIN_TIMEOUT = 10.0
+#: Seconds between the main thread's checks for a signal while it waits for another thread's
+#: loop: a signal that lands just before a lock wait begins does not interrupt the wait.
+_SIGNAL_CHECK = 0.1
+_LOOP_THREAD = "amas-sync-loop"
+
+# The C functions under ``signal.getsignal``/``signal.signal``: the wrappers turn the handler
+# into an enum member by trying and failing, ~4 us each, and a call swaps the handler twice.
+_signals: Any = sys.modules.get("_signal", signal)
+_getsignal: Callable[[int], Any] = _signals.getsignal
+_setsignal: Callable[[int, Any], Any] = _signals.signal
+_SIGINT = int(signal.SIGINT)
+
+
+class _Helper(enum.Enum):
+    """The helper thread, as the loop's driver."""
+
+    HELPER = "HELPER"
+
+
+_HELPER = _Helper.HELPER
+
+
+async def _invoke(
+    func: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> T:
+    return await func(*args, **kwargs)
+
+
+async def _driven(call: _Call) -> Any:
+    """The call of the thread that drives the loop; it stops the loop itself when done.
+
+    Stopping here, rather than in a done callback, saves the loop an iteration per call.
+    """
+    task = call.task
+    if task is not None:  # the done callback was there in case this never started
+        task.remove_done_callback(call.settled)
+    try:
+        # The loop was idle until now: let it handle what its sockets got meanwhile (a server
+        # closing a pooled connection, say) before the call picks a connection.
+        await asyncio.sleep(0)
+        return await call.func(*call.args, **call.kwargs)
+    finally:
+        call.runner.account(call)
 
 
 class _Call:
-    """What the caller's thread knows of one call running on the loop."""
+    """One blocking call: its task on the loop, and how its thread learns that it is done."""
 
-    __slots__ = ("done", "started")
+    __slots__ = (
+        "accounted",
+        "args",
+        "blocking",
+        "func",
+        "interrupt",
+        "interrupted",
+        "kwargs",
+        "previous",
+        "runner",
+        "task",
+        "wake",
+    )
 
-    def __init__(self) -> None:
-        self.started = False
-        self.done = threading.Event()
+    def __init__(
+        self,
+        runner: _Runner,
+        func: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.runner = runner
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
+        self.task: asyncio.Task[Any] | None = None
+        #: Held until the call is done, for a thread that waits (not for the loop's driver).
+        self.wake: threading.Lock | None = None
+        #: Cancelled by Ctrl-C (or another interruption) in its thread.
+        self.interrupted = False
+        #: What the SIGINT handler raised, to raise once the cancelled call has wound down.
+        self.interrupt: BaseException | None = None
+        #: The SIGINT handler in force before this call's (in the main thread).
+        self.previous: Callable[[int, FrameType | None], Any] | None = None
+        #: Its thread is blocked in the wait or in the loop (where a second Ctrl-C may raise).
+        self.blocking = False
+        #: No longer counted as pending.
+        self.accounted = False
 
+    def start(self, loop: asyncio.AbstractEventLoop, driven: bool) -> None:
+        """Make its task (on the loop, or in the driver's thread before it runs the loop)."""
+        if driven:
+            task = loop.create_task(_driven(self))
+        else:
+            task = loop.create_task(_invoke(self.func, self.args, self.kwargs))
+        # (A driven call accounts for itself once started, and removes this then.)
+        task.add_done_callback(self.settled)
+        self.task = task  # (only once it will settle)
+        if self.interrupted:  # Ctrl-C came before the task existed
+            task.cancel()
 
-async def _run_call(
-    call: _Call,
-    func: Callable[..., Awaitable[T]],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> T:
-    call.started = True
-    try:
-        return await func(*args, **kwargs)
-    finally:
-        call.done.set()
+    def settled(self, task: asyncio.Task[Any]) -> None:
+        """On the loop: its task is done."""
+        self.runner.settle(self)
+
+    def begin(self) -> None:
+        """On the loop: start a call handed over by a thread that waits."""
+        loop = self.runner.loop
+        assert loop is not None
+        self.start(loop, False)
+
+    def cancel(self) -> None:
+        """On the loop: cancel the call (if its task does not exist yet, ``start`` will)."""
+        if self.task is not None:
+            self.task.cancel()
+
+    def on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        """The SIGINT handler while this call runs in the main thread.
+
+        It runs the handler it replaced (``signal.default_int_handler`` raises
+        ``KeyboardInterrupt``) and, as :class:`asyncio.Runner` does, turns what that raises
+        into a cancellation of the call on the loop, raised once the call has wound down:
+        never from the middle of the loop's own code. Another signal while the thread waits
+        runs the handler as it is.
+        """
+        previous = self.previous
+        assert previous is not None
+        if self.interrupted:
+            if self.blocking:
+                previous(signum, frame)
+            return
+        try:
+            previous(signum, frame)
+        except BaseException as exc:
+            self.interrupt = exc
+            self.interrupted = True
+            loop = self.runner.loop
+            if loop is not None:
+                # (also wakes the loop if the main thread waits in it; closed: nothing to do)
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self.cancel)
+
+    def outcome(self) -> Any:
+        """The call's result, once its task is done."""
+        task = self.task
+        if task is None or task.cancelled():
+            if self.interrupted:
+                raise self.interrupt or KeyboardInterrupt()
+            # Not ours: close() in another thread cancelled it.
+            raise AmasError(_CLOSED)
+        return task.result()
 
 
 class _End(enum.Enum):
@@ -108,7 +256,7 @@ async def _pulled_in_threads(items: Iterable[T]) -> AsyncIterator[T]:
 def _user_input(requests: Any) -> Any:
     """A batch's input, read off the loop when reading it runs the caller's code.
 
-    A lazy iterable (a generator, say) is the caller's code: stepped on the loop thread it
+    A lazy iterable (a generator, say) is the caller's code: stepped on the loop, it
     would stall every request, and a call to the sync client from inside it could not work.
     So it is stepped in worker threads. Lists and tuples, async iterables and what the batch
     will reject anyway are passed as they are.
@@ -138,126 +286,266 @@ def _user_callback(
 
 
 class _Runner:
-    """The background event loop shared by a client and the clients derived from it.
+    """The event loop shared by a client and the clients derived from it, and who drives it.
 
     It holds the root :class:`AsyncAmas` (whose pool every derived client shares) but no
     reference to any sync client, so a forgotten client can be garbage-collected and its
     finalizer can close this.
 
-    The loop runs under anyio's blocking portal, which starts and stops it. Calls are handed
-    to the loop with ``asyncio.run_coroutine_threadsafe`` rather than the portal's
-    ``start_task_soon``: that one waits for the loop to acknowledge every spawn, a second
-    thread handoff per call (50 to 150 us more per call against a local server, see
-    ``benchmarks/bench_sync_overhead.py``). Submitting under the lock that :meth:`shutdown`
-    takes guarantees that every call is either refused or reaches the loop before it stops.
+    Under ``_lock``: ``_driver`` is who runs the loop (a caller's :class:`_Call`, the helper
+    thread, or nobody); ``_pending`` counts the calls accepted and not yet settled. A caller
+    that finds no driver becomes it; others hand their call to the loop and wait. The loop
+    stops when its driver's own call settles, or when no call is left; a caller leaving with
+    calls still pending hands the loop to the helper thread, which leaves only when none is.
     """
 
     def __init__(self, root: AsyncAmas) -> None:
         self._root = root
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._portal: BlockingPortal | None = None
-        self._thread: threading.Thread | None = None
+        self._wanted = threading.Condition(self._lock)  # the helper waits on it
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._driver: _Call | _Helper | None = None
+        self._pending = 0
+        self._helper: threading.Thread | None = None
         self.closed = False
+        self._finishing: _Call | None = None  # the call that closes the pool and the loop
+        self._ended = False  # the loop is closed
 
     @property
     def started(self) -> bool:
-        """True once the loop has been started."""
-        return self._loop is not None
+        """True once the loop exists (after the first call)."""
+        return self.loop is not None
 
-    def _start(self) -> asyncio.AbstractEventLoop:
-        """Start the loop thread; the caller holds the lock."""
-        ready = threading.Event()
-        box: dict[str, Any] = {}
+    def on_own_loop(self) -> bool:
+        """True when called from a callback or task running on this runner's loop."""
+        running = asyncio._get_running_loop()
+        return running is not None and running is self.loop
 
-        async def main() -> None:
-            async with BlockingPortal() as portal:
-                box["portal"], box["loop"] = portal, asyncio.get_running_loop()
-                ready.set()
-                await portal.sleep_until_stopped()
-
-        def run() -> None:
-            try:
-                anyio.run(main)
-            except BaseException as exc:  # pragma: no cover - reported to the caller below
-                box["error"] = exc
-            finally:
-                ready.set()
-
-        thread = threading.Thread(target=run, name="amas-sync-loop", daemon=True)
-        thread.start()
-        ready.wait()
-        if "loop" not in box:  # pragma: no cover
-            raise AmasError(f"could not start the client's event loop: {box.get('error')!r}")
-        loop: asyncio.AbstractEventLoop = box["loop"]
-        self._thread, self._portal, self._loop = thread, box["portal"], loop
-        return loop
+    # ---- calls ------------------------------------------------------------------------------
 
     def call(self, func: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         """Run ``await func(*args, **kwargs)`` on the loop and wait; Ctrl-C cancels it there."""
-        if threading.current_thread() is self._thread:
-            raise AmasError(
-                "a sync Amas method was called on the client's own event loop (from a "
-                "middleware?); use the AsyncAmas there"
-            )
-        call = _Call()
-        coro = _run_call(call, func, args, kwargs)
-        future: concurrent.futures.Future[T] | None = None
+        running = asyncio._get_running_loop()
+        if running is not None and running is self.loop:
+            raise AmasError(_OWN_LOOP)  # blocking the loop on itself would deadlock
+        call = _Call(self, func, args, kwargs)
+        handler = None
+        main = threading.current_thread() is threading.main_thread()
+        if main:
+            previous = _getsignal(_SIGINT)
+            if callable(previous):  # a Python handler (not SIG_IGN or SIG_DFL)
+                call.previous = previous
+                handler = call.on_sigint
+                _setsignal(_SIGINT, handler)
         try:
+            if self._admit(call, running):
+                self._drive(call)
+            else:
+                self._wait(call, main)
+        finally:
+            if handler is not None and _getsignal(_SIGINT) is handler:
+                _setsignal(_SIGINT, call.previous)
+        result: T = call.outcome()
+        return result
+
+    def _admit(self, call: _Call, running: object) -> bool:
+        """Accept ``call``; True if the calling thread is to drive the loop for it."""
+        with self._lock:
+            if self.closed:
+                raise AmasError(_CLOSED)
+            return self._accept(call, running)
+
+    def _accept(self, call: _Call, running: object) -> bool:
+        """``_admit`` with the lock held."""
+        loop = self.loop
+        if loop is None:
+            loop = self.loop = asyncio.new_event_loop()
+        self._pending += 1
+        if self._driver is None and running is None:
+            self._driver = call
+            return True
+        wake = call.wake = threading.Lock()
+        wake.acquire()
+        if self._driver is None:  # called from inside another event loop
+            self._call_helper()
+        loop.call_soon_threadsafe(call.begin)
+        return False
+
+    def _drive(self, call: _Call) -> None:
+        """Run the loop in this thread until ``call`` is done, then hand the loop on."""
+        loop = self.loop
+        assert loop is not None
+        try:
+            call.start(loop, True)
+            task = call.task
+            assert task is not None
+            call.blocking = True
+            try:
+                # A client closed meanwhile finishes closing here, rather than in the helper.
+                while not task.done() or self._closing():
+                    loop.run_forever()
+            except BaseException:
+                if not task.done() and not call.interrupted:
+                    # Interrupted otherwise (by a signal handler installed meanwhile, say):
+                    # cancel the request and give the cancellation a moment to finish, so
+                    # that its connection is released before the caller goes on.
+                    call.interrupted = True
+                    task.cancel()
+                    task.add_done_callback(call.settled)  # its outcome, should it be left
+                    timer = loop.call_later(_CANCEL_GRACE, loop.stop)
+                    try:
+                        loop.run_forever()  # until the call settles or the grace runs out
+                    finally:
+                        timer.cancel()
+                raise
+            finally:
+                call.blocking = False
+        finally:
             with self._lock:
-                if self.closed:
-                    raise AmasError(_CLOSED)
-                loop = self._loop or self._start()
-                future = asyncio.run_coroutine_threadsafe(coro, loop)
-        except BaseException:
-            if future is None:
-                coro.close()  # never scheduled
-            else:  # pragma: no cover - interrupted right after scheduling it
-                future.cancel()
-            raise
+                if call.task is None:  # interrupted before its task existed: it never settles
+                    call.accounted = True
+                    self._pending -= 1
+                self._leave()
+
+    def _closing(self) -> bool:
+        """True while the closing call is still to finish."""
+        finishing = self._finishing
+        return finishing is not None and (finishing.task is None or not finishing.task.done())
+
+    def _wait(self, call: _Call, main: bool) -> None:
+        """Wait for a call that another thread's loop runs."""
+        wake = call.wake
+        assert wake is not None
+        call.blocking = True
         try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            # Not ours: the loop cancelled it while stopping, close() ran in another thread.
-            raise AmasError(_CLOSED) from None
+            if main:  # where signal handlers run (between the waits)
+                while not wake.acquire(timeout=_SIGNAL_CHECK):
+                    pass
+            else:
+                wake.acquire()
         except BaseException:
-            # KeyboardInterrupt (or anything else interrupting the wait): cancel the request
-            # itself, and give the cancellation a moment to finish so that its connection is
-            # released before the caller goes on.
-            if future.cancel() and call.started:
-                call.done.wait(_CANCEL_GRACE)
+            if not call.interrupted:
+                call.interrupted = True
+                loop = self.loop
+                assert loop is not None
+                with contextlib.suppress(RuntimeError):  # closed: the call is over already
+                    loop.call_soon_threadsafe(call.cancel)
+                wake.acquire(timeout=_CANCEL_GRACE)
             raise
+        finally:
+            call.blocking = False
+
+    def account(self, call: _Call) -> None:
+        """On the loop: ``call`` is over; stop the loop if its driver was waiting for that."""
+        with self._lock:
+            if call.accounted:
+                return
+            call.accounted = True
+            self._pending -= 1
+            if self._driver is call or not self._pending or self.closed:
+                assert self.loop is not None
+                self.loop.stop()  # its driver looks at what is left, and goes on or leaves
+
+    def settle(self, call: _Call) -> None:
+        """On the loop: ``call``'s task is done; wake its thread if one waits."""
+        self.account(call)
+        task = call.task
+        if task is not None and not task.cancelled():
+            task.exception()  # retrieved: its thread reads it, or is gone (interrupted)
+        if call.wake is not None:
+            call.wake.release()
+
+    def _leave(self) -> None:
+        """The driver stops driving; the lock is held."""
+        if self._pending:
+            self._call_helper()
+            return
+        self._driver = None
+        if self.closed:
+            self._end()
+
+    def _call_helper(self) -> None:
+        """Make the helper thread the driver (starting it on first need); the lock is held."""
+        self._driver = _HELPER
+        if self._helper is None:
+            self._helper = threading.Thread(target=self._help, name=_LOOP_THREAD, daemon=True)
+            self._helper.start()
+        else:
+            self._wanted.notify()
+
+    def _help(self) -> None:
+        """The helper thread: drive the loop whenever asked, until no call is pending."""
+        while True:
+            with self._lock:
+                while self._driver is not _HELPER:
+                    if self._ended:
+                        return
+                    self._wanted.wait()
+                loop = self.loop
+            assert loop is not None
+            while True:
+                # SystemExit or KeyboardInterrupt raised by a call's own code: its task
+                # carries it to the call's thread.
+                with contextlib.suppress(KeyboardInterrupt, SystemExit):
+                    loop.run_forever()
+                with self._lock:
+                    if not self._pending:
+                        self._leave()
+                        break
+
+    def _end(self) -> None:
+        """Close the loop: closed, nothing pending, nobody driving; the lock is held."""
+        loop = self.loop
+        assert loop is not None
+        loop.close()
+        self._ended = True
+        self._wanted.notify_all()
+
+    # ---- closing ----------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Close the root client's pool and stop the loop. Idempotent."""
+        """Cancel the calls in flight, close the root client's pool and the loop. Idempotent."""
+        if threading.current_thread() is self._helper:
+            # A GC pass on the helper thread, perhaps inside one of its locked sections.
+            threading.Thread(target=self.shutdown, name="amas-sync-close", daemon=True).start()
+            return
+        running = asyncio._get_running_loop()
+        call = _Call(self, self._finish, (), {})
         with self._lock:
             if self.closed:
                 return
             self.closed = True
-            portal, thread = self._portal, self._thread
-        if portal is None or thread is None:
-            return
-        if threading.current_thread() is thread:
-            # Collected by a GC pass on the loop itself: it cannot wait for itself.
-            threading.Thread(
-                target=self._stop, args=(portal, thread), name="amas-sync-close", daemon=True
-            ).start()
+            if self.loop is None:  # never used: there is nothing to close
+                self._ended = True
+                return
+            self._finishing = call
+            drive = self._accept(call, running)
+        if drive:
+            self._drive(call)
+        elif running is self.loop:
+            return  # on the loop itself: its driver finishes closing when this callback ends
         else:
-            self._stop(portal, thread)
+            assert call.wake is not None
+            call.wake.acquire()
+        helper = self._helper
+        if helper is not None:
+            helper.join(_JOIN_TIMEOUT)
 
-    def _stop(self, portal: BlockingPortal, thread: threading.Thread) -> None:
-        # A RuntimeError here means the portal is not running (its loop is gone already).
+    async def _finish(self) -> None:
+        """On the loop: cancel every other task, close the pool, then what the loop holds."""
+        loop = asyncio.get_running_loop()
+        current = asyncio.current_task()
+        others = [task for task in asyncio.all_tasks() if task is not current]
+        for task in others:
+            task.cancel()
+        if others:
+            await asyncio.wait(others, timeout=_JOIN_TIMEOUT)
         try:
-            with contextlib.suppress(RuntimeError):
-                portal.call(self._root.aclose)
+            await self._root.aclose()
         finally:
-            with contextlib.suppress(RuntimeError):
-                portal.call(portal.stop)
-            thread.join(_JOIN_TIMEOUT)
-
-    def on_loop_thread(self) -> bool:
-        """True when running on this runner's loop thread."""
-        return threading.current_thread() is self._thread
+            await loop.shutdown_asyncgens()
+            await loop.shutdown_default_executor()
+            await asyncio.sleep(0)  # the transports' connection_lost callbacks
 
 
 class Amas:
@@ -347,7 +635,7 @@ class Amas:
 
     @property
     def transport(self) -> AsyncTransport:
-        """The transport that sends this client's requests (on the client's loop thread)."""
+        """The transport that sends this client's requests (on the client's event loop)."""
         return self._async.transport
 
     @property
@@ -371,7 +659,7 @@ class Amas:
                 yield item
         finally:
             aclose = getattr(iterator, "aclose", None)
-            if aclose is not None and not self.is_closed and not self._runner.on_loop_thread():
+            if aclose is not None and not self.is_closed and not self._runner.on_own_loop():
                 # Nothing to report from here: a closed client, or a generator still running
                 # after an interrupted step, leave it to the loop's own finalization.
                 with contextlib.suppress(AmasError, RuntimeError):
@@ -382,7 +670,7 @@ class Amas:
         return Session(self, self._async.session(session_id))
 
     def close(self) -> None:
-        """Close the connection pool and stop the background loop. Idempotent.
+        """Close the connection pool and the client's event loop. Idempotent.
 
         On a client made by :meth:`with_options` this only retires that client; the pool and
         the loop belong to the client it was derived from.

@@ -1,16 +1,20 @@
 """The sync shim ``amas_async.Amas``: parity with the async surface, and behaviour against the
-emulator (a real server in its own thread), including threads, running loops, Ctrl-C and
-forgotten clients.
+emulator (a real server in its own thread) or a ``MockTransport``, including threads sharing the
+loop that one of them drives, running loops, Ctrl-C and forgotten clients.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections.abc
+import concurrent.futures
+import contextlib
+import functools
 import gc
 import inspect
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from helpers import wait_until_sync
 
 import amas_async as amas
 from amas_async import batch as batch_module
@@ -31,11 +36,14 @@ from amas_async.resources import AsyncImages, AsyncRuntime, AsyncSessions
 from amas_async.resources import Session as AsyncSession
 from amas_async.resources import runtime as runtime_module
 from amas_async.resources import sessions as sessions_module
-from amas_async.testing import Emulator, instant_retries
+from amas_async.testing import Emulator, MockTransport, instant_retries
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAT = {"name": "Flat", "agent_type": "llm_agent", "system_prompt": "Be brief."}
+#: The helper thread that runs the loop when no caller can (see amas_async.sync).
 LOOP_THREAD = "amas-sync-loop"
+KEY = "test-key"
+BASE = "https://amas.test/api/v1"
 
 # ---- parity: every public async member has a sync twin with the same parameters -------------
 
@@ -51,6 +59,11 @@ RENAMED = {"aclose": "close", "__aenter__": "__enter__", "__aexit__": "__exit__"
 #: Dunders that are part of the surface: the context manager. (``AsyncAmas.__init__`` is too,
 #: but not the resources' and the Session handle's: the client makes those, not users.)
 DUNDERS = ("__aenter__", "__aexit__")
+
+
+def _fresh(flag: bool) -> bool:
+    """A flag read again after something changed it (mypy would keep the earlier narrowing)."""
+    return flag
 
 
 def public_names(cls: type) -> set[str]:
@@ -298,7 +311,9 @@ def test_sixteen_threads_share_one_client(threaded_emulator: Emulator, client: a
     assert threaded_emulator.executed_turns == 32
     assert len(threaded_emulator.session_ids) == 16
     assert threaded_emulator.peak_in_flight > 1  # the calls really ran concurrently on the one loop
-    assert loop_threads() == 1
+    assert loop_threads() <= 1  # at most one helper thread, however many callers
+    client.close()
+    assert loop_threads() == 0
 
 
 def sync_helper(client: amas.Amas) -> str:
@@ -324,7 +339,8 @@ def test_close_is_idempotent_and_use_after_close_is_clear(threaded_emulator: Emu
     assert repr(client).endswith(", new)")
     session = client.sessions.create(FLAT)
     iterator = client.runtime.iter_messages(session.id)
-    assert loop_threads() == before + 1
+    assert repr(client).endswith(", open)")
+    assert loop_threads() == before  # a script's calls start no thread: it runs the loop itself
     client.close()
     client.close()
     assert client.is_closed
@@ -376,26 +392,78 @@ def test_closing_while_another_thread_waits_ends_its_call(threaded_emulator: Emu
     assert isinstance(outcome[0], amas.AmasError)
 
 
-def test_a_client_collected_on_its_own_loop_still_closes(threaded_emulator: Emulator) -> None:
-    client = amas.Amas(base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key)
-    client.sessions.create(FLAT)
+def test_a_client_collected_on_its_helper_thread_still_closes() -> None:
+    # White-box: no public call makes the helper thread collect its own client (a call keeps
+    # its client alive), but a GC pass may run there at any allocation, even while the helper
+    # holds the client's lock; closing must then not wait for the thread it runs on.
+    transport = MockTransport(status_answer)
+    client = amas.Amas(api_key=KEY, base_url=BASE, transport=transport)
     runner = client._runner
-    thread, loop = runner._thread, runner._loop
-    assert thread is not None
-    assert loop is not None
+    ran_on: list[str] = []
 
     async def collect() -> None:
-        gc.collect()  # the forgotten client's finalizer runs here, on its own loop thread
+        ran_on.append(threading.current_thread().name)
+        gc.collect()  # the forgotten client's finalizer runs here, on its helper thread
+
+    async def inside_a_loop() -> None:
+        with contextlib.suppress(amas.AmasError):  # the closing may cancel it
+            runner.call(collect)  # called from a running loop: the helper thread runs it
 
     gc.disable()  # so that no other thread collects it first
     try:
         del client
-        asyncio.run_coroutine_threadsafe(collect(), loop).result(5.0)
+        asyncio.run(inside_a_loop())
     finally:
         gc.enable()
-    thread.join(5.0)
-    assert not thread.is_alive()
+    assert ran_on == [LOOP_THREAD]
+    wait_until_sync(lambda: transport.closed and loop_threads() == 0, what="closed")
     assert runner.closed
+
+
+def test_a_client_collected_on_another_clients_loop_closes() -> None:
+    dropped_transport = MockTransport(status_answer)
+    dropped = amas.Amas(api_key=KEY, base_url=BASE, transport=dropped_transport)
+    assert dropped.runtime.status("s1").session_id == "s1"
+
+    async def collect(request: amas.Request, handler: amas.Handler) -> amas.Response:
+        gc.collect()  # the forgotten client is closed here, inside this client's running loop
+        return await handler(request)
+
+    transport = MockTransport(status_answer)
+    with amas.Amas(
+        api_key=KEY, base_url=BASE, transport=transport, middlewares=[collect]
+    ) as client:
+        gc.disable()  # so that only the middleware collects it
+        try:
+            del dropped
+            assert client.runtime.status("s2").session_id == "s2"
+        finally:
+            gc.enable()
+        assert dropped_transport.closed
+        assert not transport.closed
+        assert client.runtime.status("s3").session_id == "s3"
+    assert _fresh(transport.closed)  # closing the client changed it
+    assert loop_threads() == 0
+
+
+def test_closing_from_a_middleware_on_the_clients_own_loop() -> None:
+    holder: list[amas.Amas] = []
+
+    async def closing(request: amas.Request, handler: amas.Handler) -> amas.Response:
+        holder[0].close()  # on the client's loop: must not wait for that loop
+        return await handler(request)
+
+    transport = MockTransport(status_answer)
+    client = amas.Amas(api_key=KEY, base_url=BASE, transport=transport, middlewares=[closing])
+    holder.append(client)
+    # The call that closed the client ends (its answer was ready), and the closing is
+    # complete when it returns.
+    assert client.runtime.status("s1").session_id == "s1"
+    assert client.is_closed
+    assert transport.closed
+    assert loop_threads() == 0
+    with pytest.raises(amas.AmasError, match="client is closed"):
+        client.runtime.status("s1")
 
 
 def test_with_options_shares_the_loop(threaded_emulator: Emulator, client: amas.Amas) -> None:
@@ -436,17 +504,19 @@ def test_with_options_shares_the_loop(threaded_emulator: Emulator, client: amas.
         other.runtime.status(session.id)
 
 
-def test_a_derived_client_keeps_the_loop_alive(threaded_emulator: Emulator) -> None:
-    before = loop_threads()
+def test_a_derived_client_keeps_the_pool_open(threaded_emulator: Emulator) -> None:
     derived = amas.Amas(
         base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key
     ).with_options(max_retries=0)
-    gc.collect()  # the original is unreachable, but the derived client still needs its loop
+    transport = cast(amas.AiohttpTransport, derived.transport)
+    gc.collect()  # the original is unreachable, but the derived client still needs its pool
     assert derived.sessions.create(FLAT).execute("Hi").text
-    assert loop_threads() == before + 1
+    assert transport.is_open
     del derived
-    gc.collect()  # now the loop goes: the forgotten client is closed by its finalizer
-    assert loop_threads() == before
+    gc.collect()  # now the pool goes: the forgotten client is closed by its finalizer
+    assert not _fresh(transport.is_open)  # the finalizer changed it
+    assert repr(transport) == "AiohttpTransport(closed)"
+    assert loop_threads() == 0
 
 
 def test_iter_messages_fetches_pages_lazily(threaded_emulator: Emulator, client: amas.Amas) -> None:
@@ -493,18 +563,20 @@ def test_breaking_out_closes_the_async_generator(
         session.execute(f"turn {turn}")
     threaded_emulator.requests.clear()
 
+    here = threading.current_thread().name
     for message in session.iter_messages(page_size=2):
         assert message.text == "turn 0"
         break
-    # closed on the loop, synchronously, as soon as the loop was left; no more pages asked
-    assert closed == [LOOP_THREAD]
+    # closed on the loop (which this thread runs), synchronously, as soon as the loop was
+    # left; no more pages asked
+    assert closed == [here]
     assert requests_to(threaded_emulator, "GET", "/messages/") == 1
 
     messages = client.runtime.iter_messages(session.id, page_size=2)
     iterator = cast(Generator[amas.Message, None, None], messages)
     next(iterator)
     iterator.close()  # it is a generator: close() ends it, and the async one, at once
-    assert closed == [LOOP_THREAD, LOOP_THREAD]
+    assert closed == [here, here]
     assert requests_to(threaded_emulator, "GET", "/messages/") == 2
     with pytest.raises(StopIteration):
         next(iterator)
@@ -556,7 +628,7 @@ def test_ctrl_c_cancels_the_request_and_the_client_stays_usable(
                 if threaded_emulator.session_state(
                     session.id
                 ).active_executes:  # the request is in flight
-                    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+                    press_ctrl_c_until(lambda: bool(cancelled))
                     return
                 time.sleep(0.005)
 
@@ -582,6 +654,21 @@ def test_ctrl_c_cancels_the_request_and_the_client_stays_usable(
         assert not client.is_closed
 
 
+def press_ctrl_c_until(done: Callable[[], bool]) -> None:
+    """Send SIGINT to the main thread, again every 0.1 s until ``done()``.
+
+    (As under asyncio.Runner, a signal that lands just before the loop blocks in ``select``
+    runs its handler only when the loop next wakes up: the next press wakes it.)
+    """
+    for _ in range(40):
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+        deadline = time.monotonic() + 0.1
+        while time.monotonic() < deadline:
+            if done():
+                return
+            time.sleep(0.005)
+
+
 FORGOTTEN = """
     import gc
     import threading
@@ -591,8 +678,8 @@ FORGOTTEN = """
 
     FLAT = {"name": "Flat", "agent_type": "llm_agent", "system_prompt": "Be brief."}
 
-    def loops():
-        return sum(t.name == "amas-sync-loop" for t in threading.enumerate())
+    def threads():
+        return sorted(t.name for t in threading.enumerate() if t.name.startswith("amas-sync"))
 
     with Emulator().run_in_thread() as threaded_emulator:
         kept = amas.Amas(base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key)
@@ -601,15 +688,17 @@ FORGOTTEN = """
         kept_messages = session.iter_messages(page_size=1)
         next(kept_messages)  # left suspended, on the loop, until exit
         dropped = amas.Amas(base_url=threaded_emulator.base_url, api_key=threaded_emulator.api_key)
+        pool = dropped.transport
         other = dropped.sessions.create(FLAT)
         other.execute("hi")
         dropped_messages = other.iter_messages(page_size=1)
         next(dropped_messages)
-        assert loops() == 2
+        assert pool.is_open
         del dropped, other, dropped_messages
         gc.collect()  # a forgotten, unreachable client: its finalizer closes it
-        assert loops() == 1, loops()
+        assert not pool.is_open
         kept.sessions.create(FLAT).execute("still here")
+        assert threads() == [], threads()
     print("done")
     # exits with `kept` never closed and its iterator suspended
 """
@@ -724,3 +813,314 @@ def test_iter_execute_many_is_lazy_and_breaking_out_cancels(threaded_emulator: E
         )
         assert threaded_emulator.executed_turns == 1
         assert fast.execute("after").text == "[Flat] Be brief. | after"
+
+
+# ---- who runs the loop: the calling thread, another caller, the helper thread ---------------
+
+
+def status_answer(request: amas.Request) -> amas.Response:
+    """``GET /runtime/{id}/status/``, answered with the session id it names."""
+    session_id = request.url.rstrip("/").split("/")[-2]
+    return amas.Response(200, json={"session_id": session_id, "message_count": 0})
+
+
+class Gated:
+    """A transport whose answer for a session waits until the test opens that session's gate.
+
+    It records, per session id, the thread where the request arrived and the one where its
+    answer was made (the loop's driver at each moment).
+    """
+
+    def __init__(self, *gated: str) -> None:
+        self.gates: dict[str, concurrent.futures.Future[None]] = {
+            session_id: concurrent.futures.Future() for session_id in gated
+        }
+        self.arrived: dict[str, threading.Event] = {s: threading.Event() for s in gated}
+        self.started_on: dict[str, str] = {}
+        self.answered_on: dict[str, str] = {}
+        self.cancelled: list[str] = []
+        self.transport = MockTransport(self.answer)
+
+    async def answer(self, request: amas.Request) -> amas.Response:
+        session_id = request.url.rstrip("/").split("/")[-2]
+        self.started_on[session_id] = threading.current_thread().name
+        gate = self.gates.get(session_id)
+        if gate is not None:
+            self.arrived[session_id].set()
+            try:
+                await asyncio.wrap_future(gate)
+            except asyncio.CancelledError:
+                self.cancelled.append(session_id)
+                raise
+        self.answered_on[session_id] = threading.current_thread().name
+        return status_answer(request)
+
+    def open(self, session_id: str) -> None:
+        self.gates[session_id].set_result(None)
+
+    def wait_for(self, session_id: str) -> None:
+        assert self.arrived[session_id].wait(5.0), f"{session_id} never arrived"
+
+
+class Caller(threading.Thread):
+    """A thread making one call and keeping its outcome."""
+
+    def __init__(self, call: Callable[[], Any], name: str) -> None:
+        super().__init__(name=name)
+        self.call = call
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.call()
+        except BaseException as exc:  # the test looks at it
+            self.error = exc
+
+    def outcome(self) -> Any:
+        self.join(5.0)
+        assert not self.is_alive()
+        if self.error is not None:  # pragma: no cover
+            raise self.error
+        return self.result
+
+
+def test_a_script_runs_its_calls_in_its_own_thread() -> None:
+    gated = Gated()
+    with amas.Amas(api_key=KEY, base_url=BASE, transport=gated.transport) as client:
+        assert client.runtime.status("s1").session_id == "s1"
+        assert client.with_options(max_retries=0).runtime.status("s2").session_id == "s2"
+        here = threading.current_thread().name
+        assert gated.answered_on == {"s1": here, "s2": here}
+        assert loop_threads() == 0
+
+
+def test_a_call_from_another_thread_runs_on_the_loop_a_caller_drives() -> None:
+    gated = Gated("slow")
+    with amas.Amas(api_key=KEY, base_url=BASE, transport=gated.transport) as client:
+        first = Caller(lambda: client.runtime.status("slow"), name="first")
+        first.start()
+        gated.wait_for("slow")  # the first thread now runs the loop, waiting for its answer
+        # this thread's call is handed to that loop, and answered while "slow" still waits
+        assert client.runtime.status("quick").session_id == "quick"
+        assert gated.answered_on["quick"] == "first"
+        assert first.is_alive()
+        gated.open("slow")
+        assert first.outcome().session_id == "slow"
+        assert gated.answered_on["slow"] == "first"
+        assert loop_threads() == 0  # no helper was needed
+
+
+def test_the_helper_thread_takes_over_when_the_driver_is_done_first() -> None:
+    gated = Gated("a", "b")
+    with amas.Amas(api_key=KEY, base_url=BASE, transport=gated.transport) as client:
+        first = Caller(lambda: client.runtime.status("a"), name="first")
+        first.start()
+        gated.wait_for("a")
+        second = Caller(lambda: client.runtime.status("b"), name="second")
+        second.start()
+        gated.wait_for("b")
+        assert gated.started_on == {"a": "first", "b": "first"}
+        gated.open("a")
+        assert first.outcome().session_id == "a"  # returns while "b" is still in flight
+        assert second.is_alive()
+        gated.open("b")
+        assert second.outcome().session_id == "b"
+        assert gated.answered_on == {"a": "first", "b": LOOP_THREAD}
+        # the helper let go once nothing was left: the next call runs in its caller's thread
+        assert client.runtime.status("c").session_id == "c"
+        assert gated.answered_on["c"] == threading.current_thread().name
+        assert loop_threads() == 1
+    assert loop_threads() == 0  # closing ends the helper thread
+
+
+def test_many_threads_and_running_loops_lose_no_call() -> None:
+    async def answer(request: amas.Request) -> amas.Response:
+        await asyncio.sleep(0)  # let the calls interleave on the loop
+        return status_answer(request)
+
+    transport = MockTransport(answer)
+    threads, calls = 8, 60
+    barrier = threading.Barrier(threads)
+    got: dict[int, list[str | None]] = {}
+
+    with amas.Amas(api_key=KEY, base_url=BASE, transport=transport) as client:
+
+        def plain(index: int) -> list[str | None]:
+            barrier.wait()
+            return [client.runtime.status(f"t{index}-{k}").session_id for k in range(calls)]
+
+        async def inside_a_loop(index: int) -> list[str | None]:
+            return plain(index)  # blocking calls from a coroutine (as in a notebook)
+
+        def work(index: int) -> None:
+            if index % 2:
+                got[index] = asyncio.run(inside_a_loop(index))
+            else:
+                got[index] = plain(index)
+
+        workers = [Caller(functools.partial(work, i), name=f"w{i}") for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60.0)
+        assert not any(worker.is_alive() for worker in workers)
+        assert [worker.error for worker in workers] == [None] * threads
+        assert got == {i: [f"t{i}-{k}" for k in range(calls)] for i in range(threads)}
+        assert len(transport.requests) == threads * calls
+        assert client.runtime.status("after").session_id == "after"
+        assert loop_threads() <= 1
+    assert loop_threads() == 0
+
+
+def test_ctrl_c_while_another_thread_runs_the_loop() -> None:
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover
+        pytest.skip("signals are delivered to the main thread only")
+    gated = Gated("a", "b")
+    with amas.Amas(api_key=KEY, base_url=BASE, transport=gated.transport) as client:
+        first = Caller(lambda: client.runtime.status("a"), name="first")
+        first.start()
+        gated.wait_for("a")  # the first thread runs the loop; this one will wait on it
+
+        def press_ctrl_c() -> None:
+            gated.wait_for("b")
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        presser = threading.Thread(target=press_ctrl_c)
+        try:
+            presser.start()
+            with pytest.raises(KeyboardInterrupt):
+                client.runtime.status("b")
+        finally:
+            presser.join()
+            signal.signal(signal.SIGINT, previous)
+        assert signal.getsignal(signal.SIGINT) is previous
+        # the request was cancelled on the loop before KeyboardInterrupt reached this thread
+        assert gated.cancelled == ["b"]
+        assert first.is_alive()  # the other thread's call goes on
+        gated.open("a")
+        assert first.outcome().session_id == "a"
+        assert client.runtime.status("c").session_id == "c"
+        assert not client.is_closed
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    # Between calls nothing runs the loop. A server that drops an idle keep-alive connection
+    # must not make the next POST fail: the loop sees the close before the call sends.
+    body = (ROOT / "tests/data/examples/execute-text.response.json").read_bytes()
+    may_close = threading.Event()
+    closed = threading.Event()
+    connections: list[int] = []
+
+    def respond(conn: socket.socket) -> bool:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return False
+            data += chunk
+        head, rest = data.split(b"\r\n\r\n", 1)
+        length = next(
+            (
+                int(v)
+                for k, _, v in (line.partition(b":") for line in head.split(b"\r\n"))
+                if k.strip().lower() == b"content-length"
+            ),
+            0,
+        )
+        while len(rest) < length:
+            rest += conn.recv(65536)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        return True
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with server:
+            for number in range(2):
+                conn, _ = server.accept()
+                connections.append(number)
+                with conn:
+                    while respond(conn):
+                        if number == 0:  # keep-alive, then dropped while the client idles
+                            may_close.wait(5.0)
+                            break
+                if number == 0:
+                    closed.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{server.getsockname()[1]}/api/v1"
+    with amas.Amas(base_url=base_url, api_key=KEY, max_retries=0) as client:
+        assert client.runtime.execute("s1", "first").text
+        may_close.set()
+        assert closed.wait(5.0)
+        assert client.runtime.execute("s1", "second").text  # on a new connection
+    assert connections == [0, 1]
+    thread.join(5.0)
+
+
+@pytest.mark.parametrize("raises", [True, False], ids=["raising", "quiet"])
+def test_ctrl_c_under_the_programs_own_sigint_handler(raises: bool) -> None:
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover
+        pytest.skip("signals are delivered to the main thread only")
+    gated = Gated("a")
+    handled = threading.Event()
+
+    class Stop(Exception):
+        pass
+
+    def own_handler(signum: int, frame: Any) -> None:
+        handled.set()
+        if raises:
+            raise Stop
+
+    def press_ctrl_c() -> None:
+        gated.wait_for("a")
+        press_ctrl_c_until(handled.is_set)
+        if not raises:
+            gated.open("a")  # a handler that only takes note leaves the call alone
+
+    with amas.Amas(api_key=KEY, base_url=BASE, transport=gated.transport) as client:
+        previous = signal.signal(signal.SIGINT, own_handler)
+        presser = threading.Thread(target=press_ctrl_c)
+        try:
+            presser.start()
+            if raises:
+                # what the handler raised comes out once the request is cancelled
+                with pytest.raises(Stop):
+                    client.runtime.status("a")
+            else:
+                assert client.runtime.status("a").session_id == "a"
+            assert signal.getsignal(signal.SIGINT) is own_handler
+        finally:
+            presser.join()
+            signal.signal(signal.SIGINT, previous)
+        assert handled.is_set()
+        assert gated.cancelled == (["a"] if raises else [])
+        assert client.runtime.status("b").session_id == "b"
+
+
+def test_closing_ends_calls_the_helper_thread_runs() -> None:
+    gated = Gated("a")
+    client = amas.Amas(api_key=KEY, base_url=BASE, transport=gated.transport)
+
+    async def inside_a_loop() -> Any:
+        return client.runtime.status("a")  # the helper thread runs it
+
+    caller = Caller(lambda: asyncio.run(inside_a_loop()), name="in-a-loop")
+    caller.start()
+    gated.wait_for("a")
+    assert gated.started_on == {"a": LOOP_THREAD}
+    client.close()  # cancels it, closes the pool, ends the helper thread
+    caller.join(5.0)
+    assert not caller.is_alive()
+    assert isinstance(caller.error, amas.AmasError)
+    assert "client is closed" in str(caller.error)
+    assert gated.cancelled == ["a"]
+    assert gated.transport.closed
+    assert loop_threads() == 0
