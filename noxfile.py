@@ -11,7 +11,7 @@ nox.options.reuse_existing_virtualenvs = True
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite: the same command as the README and CI."""
-    session.install("-e", ".[test,fast]")
+    session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -46,5 +46,5 @@ def bench(session: nox.Session) -> None:
     `nox -s bench` is the full run (about 7 minutes on 2 cores); `nox -s bench -- --quick`
     measures only what the goals need (about 70 s; more while others use the CPUs).
     """
-    session.install("-e", ".[bench,fast]")
+    session.install("-e", ".[bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
