@@ -353,33 +353,36 @@ class AsyncAmas:
         url = self._config.base_url + path
         key = (idempotency_key or os.urandom(16).hex()) if method == "POST" else None
         started = clock.monotonic()
-        if self._throttles:
-            return await self._throttled(
-                direct, method, url, key, params, content, idempotent, started, parse
-            )
+        throttles = self._throttles  # held for the first attempt, as the throttle middleware does
+        if throttles:
+            await _acquire(throttles)
+        failed: APIConnectionError | None
         try:
-            reply = await direct.send(
-                method,
-                url,
-                params,
-                content,
-                None if key is None else {"Idempotency-Key": key},
-                self._attempt_timeout,
-            )
-            body = await direct.read(reply)
-        except Exception as exc:
+            try:
+                reply = await direct.send(
+                    method,
+                    url,
+                    params,
+                    content,
+                    None if key is None else {"Idempotency-Key": key},
+                    self._attempt_timeout,
+                )
+                body = await direct.read(reply)
+            except Exception as exc:
+                failed = direct.failure(exc, method, url)  # or raises what is not a failure
+            else:
+                failed = None
+        except BaseException:
+            _release(throttles, None, None)
+            raise
+        if failed is not None:
+            _release(throttles, None, None)
             return await self._recover(
-                direct.failure(exc, method, url),
-                method,
-                url,
-                key,
-                params,
-                content,
-                idempotent,
-                started,
-                parse,
+                failed, method, url, key, params, content, idempotent, started, parse
             )
         status, raw, reason = direct.meta(reply)
+        if throttles:
+            _release(throttles, status, Headers.from_raw(raw) if status == 429 else None)
         if 200 <= status < 300:
             return self._read(status, body, method, url, 1, parse)
         return await self._recover(
@@ -392,63 +395,6 @@ class AsyncAmas:
             idempotent,
             started,
             parse,
-        )
-
-    async def _throttled(
-        self,
-        direct: DirectSender,
-        method: str,
-        url: str,
-        key: str | None,
-        params: Params | None,
-        content: bytes | None,
-        idempotent: bool,
-        started: float,
-        parse: Callable[[Any], T],
-    ) -> T:
-        """A lean call that holds a slot of every throttle for its first attempt.
-
-        As the throttle middleware would; its retries go through the chain, throttles included.
-        """
-        taken: list[Throttle] = []
-        outcome: Exchange | APIConnectionError
-        try:
-            for throttle in self._throttles:
-                if not throttle.ready():
-                    await throttle.acquire()
-                taken.append(throttle)
-            try:
-                reply = await direct.send(
-                    method,
-                    url,
-                    params,
-                    content,
-                    None if key is None else {"Idempotency-Key": key},
-                    self._attempt_timeout,
-                )
-                body = await direct.read(reply)
-            except Exception as exc:
-                outcome = direct.failure(exc, method, url)
-            else:
-                status, raw, reason = direct.meta(reply)
-                outcome = (status, body, raw, reason)
-        except BaseException:
-            for throttle in reversed(taken):
-                throttle.release_status(None, None)
-            raise
-        if isinstance(outcome, APIConnectionError):
-            for throttle in reversed(taken):
-                throttle.release_status(None, None)
-            return await self._recover(
-                outcome, method, url, key, params, content, idempotent, started, parse
-            )
-        headers = Headers.from_raw(outcome[2]) if outcome[0] == 429 else None
-        for throttle in reversed(taken):
-            throttle.release_status(outcome[0], headers)
-        if 200 <= outcome[0] < 300:
-            return self._read(outcome[0], outcome[1], method, url, 1, parse)
-        return await self._recover(
-            outcome, method, url, key, params, content, idempotent, started, parse
         )
 
     async def _recover(
@@ -575,6 +521,27 @@ class AsyncAmas:
         if attempts != 1 and hasattr(result, "attempts"):
             result = attrs.evolve(result, attempts=attempts)  # type: ignore[misc]
         return result
+
+
+async def _acquire(throttles: tuple[Throttle, ...]) -> None:
+    """Take a slot of every throttle, in order; on failure give back what was taken."""
+    taken = 0
+    try:
+        for throttle in throttles:
+            if not throttle.ready():
+                await throttle.acquire()
+            taken += 1
+    except BaseException:
+        _release(throttles[:taken], None, None)
+        raise
+
+
+def _release(
+    throttles: tuple[Throttle, ...], status: int | None, headers: Mapping[str, str] | None
+) -> None:
+    """Give the slots back, innermost first, telling each how the attempt ended."""
+    for throttle in reversed(throttles):
+        throttle.release_status(status, headers)
 
 
 def _status_error(response: Response, method: str) -> APIStatusError:

@@ -177,6 +177,16 @@ def _cpu_ratio(
     )
 
 
+def _per_rep_ratios(by_rep: dict[tuple[str, int], float]) -> list[float]:
+    """amas / aiohttp for every repetition that has both, in repetition order."""
+    reps = sorted({rep for (_, rep) in by_rep})
+    return [
+        by_rep[("amas", rep)] / by_rep[("aiohttp", rep)]
+        for rep in reps
+        if ("amas", rep) in by_rep and ("aiohttp", rep) in by_rep
+    ]
+
+
 def _memory(results: dict[str, Any]) -> dict[str, Any]:
     mem = results.get("memory")
     runs = [r for r in (mem or {}).get("runs", []) if r["mode"] == "rss"]
@@ -186,16 +196,11 @@ def _memory(results: dict[str, Any]) -> dict[str, Any]:
     if n != MEMORY_GOAL_N:
         goal += f" (the goal is at {MEMORY_GOAL_N:,})"
     growth = {(r["client"], r["rep"]): r["growth_bytes"] for r in runs if r["n"] == n}
-    reps = sorted({rep for (_, rep) in growth})
-    ratios = [
-        growth[("amas", rep)] / growth[("aiohttp", rep)]
-        for rep in reps
-        if ("amas", rep) in growth and ("aiohttp", rep) in growth
-    ]
+    ratios = _per_rep_ratios(growth)
     detail = ""
     if ratios:
         per = {
-            client: median([growth[(client, rep)] for rep in reps if (client, rep) in growth])
+            client: median([growth[(client, rep)] for (who, rep) in growth if who == client])
             / n
             / 1024
             for client in ("amas", "aiohttp")
@@ -271,12 +276,7 @@ def _upload(results: dict[str, Any]) -> list[dict[str, Any]]:
         reason=reason,
     )
     by_rep = {(r["client"], r["rep"]): r["throughput_mb_s"] for r in runs}
-    reps = sorted({rep for (_, rep) in by_rep})
-    ratios = [
-        by_rep[("amas", rep)] / by_rep[("aiohttp", rep)]
-        for rep in reps
-        if ("amas", rep) in by_rep and ("aiohttp", rep) in by_rep
-    ]
+    ratios = _per_rep_ratios(by_rep)
     tput_detail = ""
     if up and ratios:
         summary = up["summary"]
