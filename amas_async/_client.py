@@ -179,11 +179,10 @@ class AsyncAmas:
         if policy.max_attempts > 1:  # no retry layer at all when retries are off
             retry = RetryMiddleware(policy, timeout or config.timeout)
             chain.append(retry)
-        chain.extend(inner)
-        # Innermost: nothing above ever sees the key (the answers' requests are put back
-        # without it when user middlewares could look at them).
-        below = (log_exchange, pool.auth)
-        chain.extend(below)
+        # Under the retry layer; auth innermost: nothing above ever sees the key (the answers'
+        # requests are put back without it when user middlewares could look at them).
+        self._attempt_layers: tuple[Middleware, ...] = (*inner, log_exchange, pool.auth)
+        chain.extend(self._attempt_layers)
         self._middlewares: tuple[Middleware, ...] = tuple(chain)
         self._retry = retry
         self._handler: Handler | None = None
@@ -287,8 +286,7 @@ class AsyncAmas:
                 assert isinstance(transport, AiohttpTransport)
                 headers = {**pool.auth.origin_headers(), "Accept": _JSON}
                 self._direct = transport.direct(self._config.origin, headers)
-                below: tuple[Middleware, ...] = (*self._inner_middlewares, log_exchange, pool.auth)
-                self._below_retry = build_chain(below, transport.handle)
+                self._below_retry = build_chain(self._attempt_layers, transport.handle)
         return self._handler
 
     async def __aenter__(self) -> AsyncAmas:

@@ -279,3 +279,20 @@ async def test_a_cancelled_throttled_call_gives_its_slot_back(amas_emulator: Emu
         assert throttle.in_flight == 0
         amas_emulator.set_latency(0.0)
         assert (await client.runtime.status(sid)).session_id == sid
+
+
+async def test_a_transport_subclass_sees_every_attempt(amas_emulator: Emulator) -> None:
+    seen: list[str] = []
+
+    class Recording(amas.AiohttpTransport):
+        async def handle(self, request: amas.Request) -> amas.Response:
+            seen.append(f"{request.method} {request.url}")
+            return await super().handle(request)
+
+    async with amas.AsyncAmas(
+        base_url=amas_emulator.base_url, api_key=amas_emulator.api_key, transport=Recording()
+    ) as client:
+        sid = await _session(client, amas_emulator)
+        await client.runtime.execute(sid, "Hi")
+    assert seen[-1] == f"POST {amas_emulator.base_url}/runtime/{sid}/execute/"
+    assert len(seen) == 2  # the session, then the execute: none went around the override

@@ -54,9 +54,7 @@ class AiohttpTransport:
         self._timeout = timeout or Timeout()
         self._default_timeout = _client_timeout(self._timeout)
         self._session: aiohttp.ClientSession | None = None
-        self._direct_sessions: dict[
-            tuple[str, tuple[tuple[str, str], ...]], aiohttp.ClientSession
-        ] = {}
+        self._direct_sessions: dict[_DirectKey, aiohttp.ClientSession] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -77,15 +75,27 @@ class AiohttpTransport:
             limit_per_host=limits.max_per_host,
             keepalive_timeout=limits.keepalive_timeout,
         )
-        self._session = aiohttp.ClientSession(
+        self._session = self._new_session(connector, owner=True)
+        return self._session
+
+    def _new_session(
+        self,
+        connector: aiohttp.BaseConnector,
+        *,
+        owner: bool,
+        headers: Mapping[str, str] | None = None,
+    ) -> aiohttp.ClientSession:
+        """A session on ``connector``; the ``owner`` closes the connector when it closes."""
+        return aiohttp.ClientSession(
             connector=connector,
+            connector_owner=owner,
+            headers=headers,
             timeout=self._default_timeout,
             auto_decompress=True,
             raise_for_status=False,
             # Cookies are not part of the API; a shared jar would leak state between users.
             cookie_jar=aiohttp.DummyCookieJar(),
         )
-        return self._session
 
     async def aclose(self) -> None:
         """Close the aiohttp session and its connections (idempotent)."""
@@ -120,15 +130,9 @@ class AiohttpTransport:
         if session is not None:
             return session
         main = self._session or self._open()  # raises once the transport is closed
-        session = aiohttp.ClientSession(
-            connector=main.connector,
-            connector_owner=False,
-            headers=dict(key[1]),
-            timeout=self._default_timeout,
-            auto_decompress=True,
-            raise_for_status=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
+        connector = main.connector
+        assert connector is not None
+        session = self._new_session(connector, owner=False, headers=dict(key[1]))
         self._direct_sessions[key] = session
         return session
 
@@ -256,17 +260,13 @@ class _DirectSender:
     ) -> Awaitable[object]:
         transport = self._transport
         session = transport._direct_session(self._key if content is None else self._json_key)
-        if timeout is None or timeout is transport._timeout:
-            client_timeout = transport._default_timeout
-        else:
-            client_timeout = _client_timeout(timeout)
         return session.request(
             method,
             url,
             params=params,
             data=content,
             headers=headers,
-            timeout=client_timeout,
+            timeout=transport._timeout_for(timeout),
             allow_redirects=False,
         )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import typing
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
@@ -45,20 +44,6 @@ def _key(idempotency_key: object) -> str | None:
     if any(ord(c) < 0x20 or ord(c) > 0x7E for c in idempotency_key):
         raise InvalidRequestError("idempotency_key must be printable ASCII")
     return idempotency_key
-
-
-#: Execute paths of the sessions seen lately (a conversation sends many turns to one session).
-_EXECUTE_PATHS: dict[str, str] = {}
-_EXECUTE_PATHS_MAX = 4096
-
-
-def _execute_path(session_id: object) -> str:
-    """The execute path of ``session_id``, checked and escaped, then remembered."""
-    path = f"/runtime/{path_segment(session_id, 'session_id')}/execute/"
-    if len(_EXECUTE_PATHS) >= _EXECUTE_PATHS_MAX:
-        _EXECUTE_PATHS.clear()
-    _EXECUTE_PATHS[typing.cast(str, session_id)] = path
-    return path
 
 
 class AsyncRuntime(AsyncResource):
@@ -140,9 +125,7 @@ class AsyncRuntime(AsyncResource):
         every attempt). Raises :class:`ExecutionError` when the run ended ``error`` or
         ``timeout``.
         """
-        path = _EXECUTE_PATHS.get(session_id) if type(session_id) is str else None
-        if path is None:
-            path = _execute_path(session_id)
+        path = f"/runtime/{path_segment(session_id, 'session_id')}/execute/"
         body = execute_body(content, inputs, correlation_id)
         execution = await self._client._request(
             "POST",
