@@ -712,6 +712,7 @@ async def test_supervisor_runs_its_agents(api: Api) -> None:
 def with_variables(variables: dict[str, Any], prompt: str, **extra: Any) -> dict[str, Any]:
     return {
         "name": "vars",
+        "persistent_state": True,
         "variables": variables,
         "agents": [agent("bot", prompt)],
         "edges": chain("bot"),
@@ -787,17 +788,98 @@ async def test_defaults_optional_and_unknown_inputs(api: Api) -> None:
             "lang": {"type": "str", "default": "en"},
             "greeting": {"type": "str", "default": "hello in {{ variables.lang }}"},
             "count": {"type": "int", "default": 3},
-            "flags": {"type": "list[str]", "required": False},
+            "flags": {"type": "list[str]", "required": False, "default": []},
         },
         "{{ variables.greeting }} x{{ variables.count }} {{ variables.flags }}",
     )
     session_id = await api.create(config)
     assert await api.texts(session_id, "a", inputs={"surprise": 1}) == [
-        "[bot] hello in en x3 {{ variables.flags }} | a"
+        "[bot] hello in en x3 [] | a"
     ]
     assert await api.texts(session_id, "b", inputs={"lang": "de", "flags": ["x", "y"]}) == [
         '[bot] hello in de x3 ["x", "y"] | b'
     ]
+
+
+@pytest.mark.parametrize(
+    ("variables", "field"),
+    [
+        # SPEC 5: required false needs a default (null counts as none); type is required
+        ({"v": {"type": "str", "required": False}}, "variables.v.default"),
+        ({"v": {"type": "str", "required": False, "default": None}}, "variables.v.default"),
+        ({"v": {"required": True}}, "variables.v.type"),
+        ({"v": {"type": ""}}, "variables.v.type"),
+        ({"v": {"type": "str", "mode": "append"}}, "variables.v.mode"),
+        ({"v": {"type": "str", "mode": "concat", "separator": 1}}, "variables.v.separator"),
+    ],
+)
+async def test_variable_definitions_are_validated(
+    api: Api, variables: dict[str, Any], field: str
+) -> None:
+    reply = await api.call("POST", "/sessions/", json_body=with_variables(variables, "p"))
+    assert reply.status == 400
+    assert reply.body["error"]["type"] == "invalid_request_error"
+    assert reply.body["error"]["field"] == field
+
+
+async def test_concat_variables_join_across_turns(api: Api) -> None:
+    config = with_variables(
+        {
+            "notes": {"type": "str", "mode": "concat", "separator": " | "},
+            "words": {"type": "str", "mode": "concat"},
+            "items": {"type": "list[str]", "mode": "concat"},
+            "name": {"type": "str", "mode": "replace"},
+        },
+        "{{ variables.notes }} / {{ variables.words }} / {{ variables.items }} / "
+        "{{ variables.name }}",
+    )
+    session_id = await api.create(config)
+    first = {"notes": "a", "words": "x", "items": ["1"], "name": "Ada"}
+    assert await api.texts(session_id, "t", inputs=first) == ['[bot] a / x / ["1"] / Ada | t']
+    second = {"notes": "b", "words": "y", "items": ["2"], "name": "Bob"}
+    assert await api.texts(session_id, "t", inputs=second) == [
+        '[bot] a | b / x y / ["1", "2"] / Bob | t'
+    ]
+    assert await api.texts(session_id, "t", inputs={"notes": "c"}) == [
+        '[bot] a | b | c / x y / ["1", "2"] / Bob | t'
+    ]
+    assert api.amas_emulator.session_state(session_id).variables["notes"] == "a | b | c"
+
+
+async def test_persistent_state_defaults_to_off_and_history_to_on(api: Api) -> None:
+    config = with_variables({"user": {"type": "str"}}, "{{ variables.user }}")
+    del config["persistent_state"]
+    session_id = await api.create(config)
+    assert await api.texts(session_id, "a", inputs={"user": "Ada"}) == ["[bot] Ada | a"]
+    reply = await api.execute(session_id, "b")
+    assert reply.status == 400
+    assert reply.body["error"]["field"] == "inputs.user"
+    assert api.amas_emulator.session_state(session_id).variables == {}
+    history = (await api.call("GET", f"/runtime/{session_id}/messages/")).body
+    assert history["total"] == 2
+
+
+async def test_yaml_1_1_values_as_pyyaml_reads_them(api: Api) -> None:
+    yaml_text = b"""
+name: Dated
+description: 2025-01-15
+save_messages: yes
+persistent_state: on
+variables:
+  since: {type: str, required: false, default: 2024-12-31}
+agent_type: llm_agent
+system_prompt: Since {{ variables.since }}
+"""
+    reply = await api.call(
+        "POST", "/sessions/", data=yaml_text, headers={"Content-Type": "application/yaml"}
+    )
+    assert reply.status == 200, reply.raw
+    session_id = reply.body["session_id"]
+    got = (await api.call("GET", f"/sessions/{session_id}/")).body["agent_config"]
+    assert got["description"] == "2025-01-15"
+    assert got["save_messages"] is True
+    assert got["persistent_state"] is True
+    assert await api.texts(session_id, "hi") == ["[Dated] Since 2024-12-31 | hi"]
 
 
 # ---- history and status ---------------------------------------------------------------------

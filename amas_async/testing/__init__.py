@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         RecordedRequest,
         RegisteredAgent,
         SessionState,
+        StoredFile,
         StoredMessage,
         Upload,
     )
@@ -34,6 +35,7 @@ __all__ = [
     "RegisteredAgent",
     "RetryClock",
     "SessionState",
+    "StoredFile",
     "StoredMessage",
     "Upload",
     "instant_retries",

@@ -43,6 +43,13 @@ SERVE_OPTIONS: tuple[ServeOption, ...] = (
     ServeOption("rate_burst", int, 10, "Burst of the rate limit."),
     ServeOption("session_concurrency", int, 1, "Executes at once per session."),
     ServeOption("turn_delay", float, 0.0, "Seconds every execute takes."),
+    ServeOption(
+        "processing_seconds", float, 0.5, "Seconds a file, collection or KB takes to process."
+    ),
+    ServeOption("page_size", int, None, "Paginate lists, this many per page (default: none)."),
+    ServeOption(
+        "validate_invalid_status", int, 200, "Status of /agent/validate/ for an invalid config."
+    ),
 )
 
 

@@ -40,10 +40,15 @@ def _fixture(func: F) -> F:
 
 @_fixture
 async def amas_emulator() -> AsyncIterator[Emulator]:
-    """A running AMAS emulator on 127.0.0.1, stopped after the test."""
+    """A running AMAS emulator on 127.0.0.1, stopped after the test.
+
+    Files, collections and knowledge bases finish processing at their next read
+    (``processing_seconds=0``), so ``wait()`` returns at once; ``set_processing_seconds``,
+    ``hold_processing`` / ``finish_processing`` / ``fail_processing`` script other courses.
+    """
     from ._emulator import Emulator
 
-    async with Emulator() as emulator:
+    async with Emulator(processing_seconds=0) as emulator:
         yield emulator
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -40,8 +41,11 @@ def to_jsonable(value: Any) -> Any:
 
     Mapping keys become strings the way ``json.dumps`` writes them (so the YAML 1.1 key
     ``yes`` that PyYAML reads as ``True`` becomes ``"true"``); tuples and sets become
-    lists; dates and times become ISO strings; anything else unknown becomes ``str()``.
+    lists; dates and times become ISO strings (YAML 1.1 reads ``2025-01-15`` as a date);
+    infinite and NaN floats become strings; anything else unknown becomes ``str()``.
     """
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # YAML .inf / .nan: JSON has no such numbers
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, Mapping):
@@ -64,6 +68,11 @@ def config_hash(config: Any) -> str:
     """Return ``"object:<sha256 hex of canonical JSON>:u:anon"``, the documented hash format."""
     digest = hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest()
     return f"object:{digest}:u:anon"
+
+
+def iso(ts: float) -> str:
+    """Unix seconds as ISO 8601 in UTC with a ``Z`` and whole seconds, like the docs."""
+    return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_body(raw: bytes, content_type: str) -> Any:

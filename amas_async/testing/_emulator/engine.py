@@ -186,6 +186,17 @@ def render_template(
     return _PLACEHOLDER.sub(substitute, template)
 
 
+def concat_values(old: Any, new: Any, separator: str) -> Any:
+    """A ``mode: concat`` variable's next value: ``old``, the separator, ``new``.
+
+    Two lists are joined into one list (no separator); anything else is joined as text
+    (non-strings as JSON, see :func:`format_value`).
+    """
+    if isinstance(old, list) and isinstance(new, list):
+        return [*old, *new]
+    return f"{format_value(old)}{separator}{format_value(new)}"
+
+
 def resolve_variables(
     workflow: Workflow,
     inputs: Mapping[str, Any],
@@ -199,10 +210,13 @@ def resolve_variables(
     from earlier turns, or the default; a ``required`` variable with none of these is a
     400 naming ``inputs.<name>``. String defaults are rendered as templates against the
     other values. Keys of ``inputs`` that are not configured variables are ignored.
-    ``to_persist`` holds the given values of the non-request-level variables (the caller
-    stores them only when ``persistent_state`` is on).
+    A ``mode: concat`` variable given in ``inputs`` while a value persists takes
+    :func:`concat_values` of the two. ``to_persist`` holds the new values of the
+    non-request-level variables given in ``inputs`` (the caller stores them only when
+    ``persistent_state`` is on).
     """
     values: dict[str, Any] = {}
+    to_persist: dict[str, Any] = {}
     pending_defaults: list[VariableSpec] = []
     for spec in workflow.variables:
         if spec.require_every_execution:
@@ -214,7 +228,11 @@ def resolve_variables(
                 )
             values[spec.name] = inputs[spec.name]
         elif spec.name in inputs:
-            values[spec.name] = inputs[spec.name]
+            value = inputs[spec.name]
+            if spec.mode == "concat" and spec.name in persisted:
+                value = concat_values(persisted[spec.name], value, spec.separator)
+            values[spec.name] = value
+            to_persist[spec.name] = value
         elif spec.name in persisted:
             values[spec.name] = persisted[spec.name]
         elif spec.has_default:
@@ -231,11 +249,6 @@ def resolve_variables(
         if isinstance(default, str):
             default = render_template(default, variables=values, user_input="", outputs={})
         values[spec.name] = default
-    to_persist = {
-        spec.name: inputs[spec.name]
-        for spec in workflow.variables
-        if not spec.require_every_execution and spec.name in inputs
-    }
     return values, to_persist
 
 

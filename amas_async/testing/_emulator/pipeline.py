@@ -154,6 +154,7 @@ class Pipeline:
                 query=query,
                 headers=CIMultiDictProxy(CIMultiDict(request.headers)),
                 body=request[BODY],
+                query_items=tuple(request.query.items()),
             )
         )
         return await handler(request)

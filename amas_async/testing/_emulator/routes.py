@@ -16,12 +16,12 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from aiohttp import hdrs, web
 
-from .bodies import canonical_json, parse_body
+from .bodies import canonical_json, iso, parse_body
 from .engine import ExecuteRequest, parse_execute_body, run_turn
 from .errors import ApiError, invalid, json_response, not_found
 from .faults import EXECUTION_FAILURES, Faults
@@ -301,11 +301,6 @@ class Routes:
 # --------------------------------------------------------------------------------------
 
 
-def iso(ts: float) -> str:
-    """Unix seconds as ISO 8601 in UTC with a ``Z`` and whole seconds, like the docs."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     """An integer query parameter in ``low..high`` (400 naming the parameter otherwise)."""
     raw = request.query.get(name)
@@ -320,13 +315,13 @@ def int_query(request: web.Request, name: str, default: int, low: int, high: int
     return value
 
 
-def clean_filename(filename: str | None, media_type: str | None) -> str:
-    """Percent-decode an upload's filename and strip directories (``image.<ext>`` if none)."""
+def clean_filename(filename: str | None, media_type: str | None, stem: str = "image") -> str:
+    """Percent-decode an upload's filename and strip directories (``<stem>.<ext>`` if none)."""
     name = urllib.parse.unquote(filename or "")
     name = re.split(r"[\\/]", name)[-1].strip()
     if name in ("", ".", ".."):
         ext = mimetypes.guess_extension(media_type or "") or ""
-        name = f"image{ext}"
+        name = f"{stem}{ext}"
     return name
 
 
@@ -338,24 +333,51 @@ def guess_media_type(header: str, filename: str) -> str | None:
     return media or None
 
 
-def image_part(content_type: str, body: bytes) -> tuple[str | None, str | None, bytes] | None:
-    """(filename, Content-Type, bytes) of the first multipart field named ``image``, or None.
+@dataclass(frozen=True)
+class FormPart:
+    """One field of a multipart/form-data body."""
 
-    Parsed with the standard library's MIME parser (a public, stable API); a body that is not
-    multipart at all is a 400.
+    name: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        """The value as UTF-8 text (invalid bytes replaced)."""
+        return self.data.decode("utf-8", "replace")
+
+
+def form_parts(content_type: str, body: bytes, field: str) -> list[FormPart]:
+    """Every field of a multipart body, in order; a 400 naming ``field`` if it is malformed.
+
+    Parsed with the standard library's MIME parser (a public, stable API).
     """
     try:
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
         )
     except (UnicodeEncodeError, ValueError) as exc:
-        raise invalid(f"Malformed multipart body: {exc}", "image") from None
+        raise invalid(f"Malformed multipart body: {exc}", field) from None
     if not message.is_multipart():
-        raise invalid("Malformed multipart body: no parts", "image")
+        raise invalid("Malformed multipart body: no parts", field)
+    parts: list[FormPart] = []
     for part in message.iter_parts():
-        if part.get_param("name", header="content-disposition") != "image":
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
             continue
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
-        return part.get_filename(), part.get("Content-Type"), data
+        parts.append(FormPart(name, part.get_filename(), part.get("Content-Type"), data))
+    return parts
+
+
+def image_part(content_type: str, body: bytes) -> tuple[str | None, str | None, bytes] | None:
+    """(filename, Content-Type, bytes) of the first multipart field named ``image``, or None.
+
+    A body that is not multipart at all is a 400.
+    """
+    for part in form_parts(content_type, body, "image"):
+        if part.name == "image":
+            return part.filename, part.content_type, part.data
     return None

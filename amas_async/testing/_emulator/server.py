@@ -11,26 +11,27 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from aiohttp import web
 
 from .bodies import to_jsonable
 from .errors import ApiError
-from .faults import Faults, FaultScripting
+from .faults import Faults, FaultScripting, check_seconds
+from .library import ProcessingControls, StoredFile
 from .pipeline import Pipeline, ReplayStore
-from .routes import API_PREFIX, Routes
-from .state import (
-    EmulatorState,
-    RecordedRequest,
-    RegisteredAgent,
-    SessionState,
-    Upload,
-    agent_key_for,
+from .processing import DEFAULT_PROCESSING_SECONDS
+from .resource_routes import (
+    KB_STATUS_PATHS,
+    ResourceRoutes,
+    check_kb_status_paths,
+    check_page_size,
+    check_validate_status,
 )
+from .routes import API_PREFIX, Routes
+from .state import EmulatorState, RecordedRequest, RegisteredAgent, SessionState, Upload
 from .workflow import parse_config
 
 DEFAULT_API_KEY: Final = "amas-test-key"
@@ -41,7 +42,15 @@ BODY_SLACK_BYTES: Final = 1024 * 1024
 """A request body may exceed ``max_upload_bytes`` by this much (multipart framing) [OURS]."""
 
 
-class Emulator(FaultScripting):
+class SupportsToDict(Protocol):
+    """Anything with a ``to_dict()`` giving a config mapping (such as ``amas.SessionConfig``)."""
+
+    def to_dict(self) -> Mapping[str, Any]:
+        """The config in its wire shape."""
+        ...
+
+
+class Emulator(FaultScripting, ProcessingControls):
     """An in-process AMAS API server for tests; ``docs/emulator.md`` describes every rule.
 
     Args:
@@ -58,7 +67,16 @@ class Emulator(FaultScripting):
         session_concurrency: Executes allowed to run at once in one session.
         turn_delay: Seconds every execute spends "thinking" while it holds the session
             (makes concurrent and "processing" states observable).
-        max_upload_bytes: Largest accepted image upload.
+        max_upload_bytes: Largest accepted image or file upload.
+        processing_seconds: Seconds a file, collection or knowledge base takes to process
+            (0: done at its next read); see also the processing controls.
+        validate_invalid_status: HTTP status of ``POST /agent/validate/`` for an invalid
+            config (200, 400 or 422; undocumented, so a setting).
+        kb_status_paths: Which knowledge-base status paths exist: ``"check_status"`` (the
+            current one) and/or ``"status"`` (the older one).
+        page_size: None answers lists as bare arrays (documented); a number answers
+            ``/agent/``, ``/files/`` and ``/collections/`` in Django REST's envelope
+            ``{count, next, previous, results}``, that many per page.
     """
 
     def __init__(
@@ -76,6 +94,10 @@ class Emulator(FaultScripting):
         session_concurrency: int = 1,
         turn_delay: float = 0.0,
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        processing_seconds: float = DEFAULT_PROCESSING_SECONDS,
+        validate_invalid_status: int = 200,
+        kb_status_paths: Sequence[str] = KB_STATUS_PATHS,
+        page_size: int | None = None,
     ) -> None:
         if session_concurrency < 1:
             raise ValueError("session_concurrency must be at least 1")
@@ -86,8 +108,14 @@ class Emulator(FaultScripting):
         self._requested_port = port
         self._session_concurrency = session_concurrency
         self._max_upload_bytes = max_upload_bytes
+        self._validate_invalid_status = check_validate_status(validate_invalid_status)
+        self._kb_status_paths = check_kb_status_paths(kb_status_paths)
+        self._page_size = check_page_size(page_size)
         lock = threading.RLock()
-        self._state = EmulatorState(lock)
+        self._state = EmulatorState(
+            lock, processing_seconds=check_seconds("processing_seconds", processing_seconds)
+        )
+        self._library = self._state.library
         self._faults = Faults(
             lock,
             latency=latency,
@@ -204,8 +232,15 @@ class Emulator(FaultScripting):
             replays=self._replays,
             sleep=self._sleep,
         )
+        resources = ResourceRoutes(
+            self._state,
+            max_upload_bytes=self._max_upload_bytes,
+            page_size=self._page_size,
+            validate_invalid_status=self._validate_invalid_status,
+            kb_status_paths=self._kb_status_paths,
+        )
         app = web.Application(middlewares=pipeline.middlewares())
-        app.add_routes(routes.table())
+        app.add_routes(routes.table() + resources.table())
         return app
 
     async def _sleep(self, seconds: float) -> None:
@@ -251,32 +286,47 @@ class Emulator(FaultScripting):
 
     def register_agent(
         self,
-        config: Mapping[str, Any],
+        config: Mapping[str, Any] | SupportsToDict,
         *,
         agent_key: str | None = None,
         agent_id: str | None = None,
     ) -> RegisteredAgent:
-        """Save an agent so ``/sessions/from-agent/`` can start sessions from it.
+        """Save an agent in the store behind ``/agent/`` and ``/sessions/from-agent/``.
 
-        The config is validated like ``POST /sessions/`` (:class:`ValueError` if
-        invalid). ``agent_key`` defaults to the name in snake case ("Support Agent" ->
-        ``support_agent``); ``agent_id`` to a new UUID. Registering the same key or id
-        again replaces the agent.
+        ``config`` is a mapping or anything with a ``to_dict()`` (such as
+        ``amas.SessionConfig``); it is validated like ``POST /sessions/`` (:class:`ValueError`
+        if invalid). ``agent_key`` defaults to the name in snake case ("Support Agent" ->
+        ``support_agent``); ``agent_id`` to a new UUID. Unlike ``POST /agent/``, registering
+        the same key or id again replaces the agent.
         """
+        if not isinstance(config, Mapping):
+            to_dict = getattr(config, "to_dict", None)
+            if not callable(to_dict):
+                raise TypeError(
+                    "config must be a mapping or have a to_dict() method, got "
+                    f"{type(config).__name__}"
+                )
+            config = to_dict()
         data = to_jsonable(config)
         try:
             workflow = parse_config(data)
         except ApiError as exc:
             where = f" (field {exc.field})" if exc.field else ""
             raise ValueError(f"Invalid agent config: {exc.message}{where}") from None
-        agent = RegisteredAgent(
-            id=agent_id or str(uuid.uuid4()),
-            key=agent_key or agent_key_for(workflow.name),
-            name=workflow.name,
-            config=data,
+        return self._state.agents.create(
+            data, workflow, agent_key=agent_key, agent_id=agent_id, replace=True
         )
-        self._state.save_agent(agent)
-        return agent
+
+    @property
+    def agents(self) -> list[RegisteredAgent]:
+        """Every saved agent (registered or created over HTTP), oldest first."""
+        return self._state.agents.all()
+
+    @property
+    def files(self) -> dict[str, StoredFile]:
+        """Files received by ``POST /files/`` (also deleted ones) by id, oldest first."""
+        with self._library.lock:
+            return {file_id: record.file for file_id, record in self._library.files.items()}
 
     # ---------------------------------------------------------------- observation
 

@@ -1,7 +1,10 @@
 """What the emulator remembers: sessions, saved agents, uploads, the request log, counters.
 
-Also the public value types a test reads back: :class:`RecordedRequest`,
-:class:`RegisteredAgent`, :class:`Upload`, :class:`StoredMessage` and :class:`SessionState`.
+Also the public value types a test reads back: :class:`RecordedRequest`, :class:`Upload`,
+:class:`StoredMessage` and :class:`SessionState` (and, from their own modules,
+:class:`~.agents.RegisteredAgent` and :class:`~.library.StoredFile`). Saved agents live in an
+:class:`~.agents.AgentStore`, files, collections and knowledge bases in a
+:class:`~.library.Library`.
 Handlers run on the server's event loop while the test scripts and reads from its own thread
 (see :meth:`Emulator.run_in_thread`), so every access goes through :attr:`EmulatorState.lock`.
 """
@@ -9,7 +12,6 @@ Handlers run on the server's event loop while the test scripts and reads from it
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import uuid
@@ -19,17 +21,29 @@ from typing import Any, Final, Literal
 
 from multidict import CIMultiDictProxy
 
+from .agents import AgentLookup, AgentStore, RegisteredAgent, agent_key_for
 from .bodies import config_hash
 from .engine import ExecuteRequest, resolve_variables
 from .errors import ApiError, not_found
+from .library import Library, StoredFile
 from .workflow import Workflow
+
+__all__ = [
+    "IDLE_AFTER_SECONDS",
+    "AgentLookup",
+    "EmulatorState",
+    "RecordedRequest",
+    "RegisteredAgent",
+    "Session",
+    "SessionState",
+    "StoredFile",
+    "StoredMessage",
+    "Upload",
+    "agent_key_for",
+]
 
 IDLE_AFTER_SECONDS: Final = 300.0
 """A session whose last activity is older than this reports status ``idle`` [OURS]."""
-
-AgentLookup = Literal["agent_key", "agent_id"]
-"""How ``/sessions/from-agent/`` names the saved agent: by key (query) or by id (path)."""
-
 
 # --------------------------------------------------------------------------------------
 # Public value types
@@ -41,8 +55,9 @@ class RecordedRequest:
     """One request the emulator received, recorded before anything else happens to it.
 
     ``headers`` is case-insensitive (``headers["X-API-KEY"]`` works); ``query`` maps
-    each parameter to its first value; ``body`` holds the raw bytes (truncated at the
-    size cap for an oversized body).
+    each parameter to its first value and ``query_items`` holds every (name, value) pair in
+    order (``tags=a&tags=b``); ``body`` holds the raw bytes (truncated at the size cap for
+    an oversized body).
     """
 
     method: str
@@ -50,6 +65,11 @@ class RecordedRequest:
     query: dict[str, str]
     headers: CIMultiDictProxy[str]
     body: bytes
+    query_items: tuple[tuple[str, str], ...] = ()
+
+    def query_values(self, name: str) -> list[str]:
+        """Every value of the query parameter ``name``, in order (empty if absent)."""
+        return [value for key, value in self.query_items if key == name]
 
     @property
     def text(self) -> str:
@@ -59,16 +79,6 @@ class RecordedRequest:
     def json(self) -> Any:
         """The body parsed as JSON (raises :class:`ValueError` if it is not JSON)."""
         return json.loads(self.body)
-
-
-@dataclass(frozen=True)
-class RegisteredAgent:
-    """A saved agent that ``/sessions/from-agent/`` endpoints can start sessions from."""
-
-    id: str
-    key: str
-    name: str
-    config: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -156,11 +166,6 @@ class Session:
         return "active"
 
 
-def agent_key_for(name: str) -> str:
-    """The default key of a saved agent: its name in snake case ("Support Agent" -> ...)."""
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
-
-
 class EmulatorState:
     """Everything one :class:`Emulator` remembers, guarded by :attr:`lock`.
 
@@ -168,7 +173,7 @@ class EmulatorState:
     sessions and saved agents are reached through the methods.
     """
 
-    def __init__(self, lock: threading.RLock) -> None:
+    def __init__(self, lock: threading.RLock, *, processing_seconds: float) -> None:
         self.lock = lock
         """Held for every read and write (the fault script shares it)."""
         self.requests: list[RecordedRequest] = []
@@ -176,11 +181,11 @@ class EmulatorState:
         self.executed_turns = 0
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.agents = AgentStore(lock)
+        """The saved agents."""
+        self.library = Library(lock, processing_seconds)
+        """Files, collections and knowledge bases."""
         self._sessions: dict[str, Session] = {}
-        self._agents: dict[AgentLookup, dict[str, RegisteredAgent]] = {
-            "agent_key": {},
-            "agent_id": {},
-        }
 
     # ---------------------------------------------------------------- requests
 
@@ -251,19 +256,9 @@ class EmulatorState:
                 active_executes=session.active,
             )
 
-    def save_agent(self, agent: RegisteredAgent) -> None:
-        """Save (or replace, by key and by id) an agent."""
-        with self.lock:
-            self._agents["agent_id"][agent.id] = agent
-            self._agents["agent_key"][agent.key] = agent
-
     def find_agent(self, by: AgentLookup, value: str) -> RegisteredAgent:
         """The saved agent with this key or id; a 404 ``Agent not found`` if there is none."""
-        with self.lock:
-            agent = self._agents[by].get(value)
-        if agent is None:
-            raise not_found(f"Agent not found: {value}")
-        return agent
+        return self.agents.find(by, value)
 
     def add_upload(self, upload: Upload) -> None:
         """Keep an uploaded image."""

@@ -24,6 +24,15 @@ AGENT_TYPES: Final = frozenset({"llm_agent", "react_agent", "supervisor"})
 """Agent types the emulator accepts (the three documented ones)."""
 DEFAULT_RECURSION_LIMIT: Final = 25
 """Maximum number of agent steps per execution when the config sets no ``recursion_limit``."""
+DEFAULT_SAVE_MESSAGES: Final = True
+"""``save_messages`` when the config does not say [OURS]."""
+DEFAULT_PERSISTENT_STATE: Final = False
+"""``persistent_state`` when the config does not say [OURS: the docs say session-level
+variables persist only "with persistent_state: true"]."""
+VARIABLE_MODES: Final = ("replace", "concat")
+"""A variable's ``mode`` values [DOC]."""
+DEFAULT_SEPARATOR: Final = " "
+"""A ``concat`` variable's ``separator`` when not given [DOC]."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +50,12 @@ class VariableSpec:
     """One entry of the config's top-level ``variables`` mapping."""
 
     name: str
+    type: str = "str"
     required: bool = True
     require_every_execution: bool = False
     default: Any = None
+    mode: str = "replace"
+    separator: str = DEFAULT_SEPARATOR
 
     @property
     def has_default(self) -> bool:
@@ -118,6 +130,12 @@ def _parse_variables(config: Mapping[str, Any]) -> tuple[VariableSpec, ...]:
         field = f"variables.{name}"
         if not isinstance(definition, Mapping):
             raise invalid(f"Variable definition for {name!r} must be an object", field)
+        kind = definition.get("type")
+        if not isinstance(kind, str) or not kind.strip():
+            raise invalid(
+                f"Variable {name!r} needs a 'type' (a BAML type such as str, int or list[str])",
+                f"{field}.type",
+            )
         required = definition.get("required", True)
         every = definition.get("require_every_execution", False)
         if not isinstance(required, bool):
@@ -126,15 +144,47 @@ def _parse_variables(config: Mapping[str, Any]) -> tuple[VariableSpec, ...]:
             raise invalid(
                 "'require_every_execution' must be a boolean", f"{field}.require_every_execution"
             )
+        default = definition.get("default")
+        if not required and default is None:
+            raise invalid(
+                f"Variable {name!r} is not required (required: false), so it needs a default",
+                f"{field}.default",
+            )
+        mode = definition.get("mode", "replace")
+        if mode is None:
+            mode = "replace"
+        if mode not in VARIABLE_MODES:
+            raise invalid(
+                f"'mode' must be one of: {', '.join(VARIABLE_MODES)}; got {mode!r}", f"{field}.mode"
+            )
+        separator = definition.get("separator", DEFAULT_SEPARATOR)
+        if separator is None:
+            separator = DEFAULT_SEPARATOR
+        if not isinstance(separator, str):
+            raise invalid("'separator' must be a string", f"{field}.separator")
         specs.append(
             VariableSpec(
                 name=name,
+                type=kind,
                 required=required,
                 require_every_execution=every,
-                default=definition.get("default"),
+                default=default,
+                mode=mode,
+                separator=separator,
             )
         )
     return tuple(specs)
+
+
+def _llm_config(agent: Mapping[str, Any], prefix: str) -> None:
+    llm_config = agent.get("llm_config")
+    if llm_config is None:
+        return
+    if not isinstance(llm_config, Mapping):
+        raise invalid("'llm_config' must be an object", f"{prefix}llm_config")
+    model = llm_config.get("model")
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise invalid(f"Invalid model specified: {model!r}", f"{prefix}llm_config.model")
 
 
 def _recursion_limit(config: Mapping[str, Any]) -> int:
@@ -259,11 +309,14 @@ def parse_config(config: Any) -> Workflow:
     (no ``agents`` but an ``agent_type``). Raises a 400 :class:`~.errors.ApiError` naming the
     dotted field for: a non-object body, a missing ``name``, a missing or empty
     ``agents`` list, an agent without a name, a duplicate or reserved agent name, an
-    unknown ``agent_type``, an ``entry_point`` that is not an agent, an edge from or to
+    unknown ``agent_type``, an ``llm_config`` that is not an object or whose ``model`` is
+    not a non-empty string, an ``entry_point`` that is not an agent, an edge from or to
     an unknown node (``__start__``/``__end__`` allowed; ``routing`` and
     ``possible_outputs`` targets are checked too), a ``supervised_agents`` entry that is
     not an agent, badly typed ``save_messages``/``persistent_state``/``recursion_limit``
-    and malformed ``variables``. Other keys are accepted without checks.
+    and malformed ``variables`` (no ``type``; ``required: false`` without a ``default``;
+    an unknown ``mode``; a ``separator`` that is not a string). Other keys are accepted
+    without checks. ``save_messages`` defaults to true, ``persistent_state`` to false.
 
     The plan: start at the target of the first edge out of ``__start__`` (or at
     ``entry_point``, or the first agent, when no edge leaves ``__start__``); from each
@@ -276,12 +329,13 @@ def parse_config(config: Any) -> Workflow:
     if not isinstance(config, Mapping):
         raise invalid("Configuration must be a JSON or YAML object")
     name = _require_str(config.get("name"), "name", "'name'")
-    save_messages = _optional_bool(config, "save_messages", True)
-    persistent_state = _optional_bool(config, "persistent_state", True)
+    save_messages = _optional_bool(config, "save_messages", DEFAULT_SAVE_MESSAGES)
+    persistent_state = _optional_bool(config, "persistent_state", DEFAULT_PERSISTENT_STATE)
     variables = _parse_variables(config)
     limit = _recursion_limit(config)
 
     if "agents" not in config and "agent_type" in config:
+        _llm_config(config, "")
         agent = AgentSpec(
             name=name,
             agent_type=_agent_type(config.get("agent_type"), "agent_type"),
@@ -316,6 +370,7 @@ def parse_config(config: Any) -> Workflow:
         if agent_name in agents:
             raise invalid(f"Duplicate agent name {agent_name!r}", f"{prefix}name")
         agent_type = _agent_type(raw.get("agent_type"), f"{prefix}agent_type")
+        _llm_config(raw, prefix)
         agents[agent_name] = AgentSpec(
             name=agent_name,
             agent_type=agent_type,
