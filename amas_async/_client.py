@@ -58,7 +58,17 @@ from .errors import (
     ResponseValidationError,
     make_status_error,
 )
-from .resources import AsyncImages, AsyncRuntime, AsyncSessions, Session
+from .resources import (
+    AsyncAgents,
+    AsyncCollections,
+    AsyncFiles,
+    AsyncImages,
+    AsyncKnowledgeBases,
+    AsyncRuntime,
+    AsyncSessions,
+    Session,
+)
+from .resources._base import ignore_body
 
 T = TypeVar("T")
 
@@ -202,6 +212,10 @@ class AsyncAmas:
         self.sessions = AsyncSessions(self)
         self.runtime = AsyncRuntime(self)
         self.images = AsyncImages(self)
+        self.agents = AsyncAgents(self)
+        self.files = AsyncFiles(self)
+        self.collections = AsyncCollections(self)
+        self.knowledge_bases = AsyncKnowledgeBases(self)
 
     def with_options(
         self,
@@ -323,26 +337,38 @@ class AsyncAmas:
         content: bytes | None = None,
         params: Params | None = None,
         multipart: MultipartBody | None = None,
+        content_type: str | None = None,
         idempotent: bool = True,
         idempotency_key: str | None = None,
         parse: Callable[[Any], T],
     ) -> T:
         """Send one call through the middleware chain; ``parse`` reads the 2xx answer's JSON.
 
-        Every POST carries an ``Idempotency-Key`` (``idempotency_key``, or a new one), the
-        same on every attempt. A non-2xx answer raises the matching :class:`APIStatusError`;
-        a 2xx whose body is not JSON, or that ``parse`` rejects, raises
-        :class:`ResponseValidationError` carrying the status, method and URL.
+        ``content`` is a JSON body unless ``content_type`` names another type (YAML configs
+        go as written). Every POST carries an ``Idempotency-Key`` (``idempotency_key``, or a
+        new one), the same on every attempt. A non-2xx answer raises the matching
+        :class:`APIStatusError`; a 2xx whose body is not JSON, or that ``parse`` rejects,
+        raises :class:`ResponseValidationError` carrying the status, method and URL. With
+        ``parse=ignore_body`` any 2xx is success and its body is not read (a 204 on DELETE).
         """
         direct = self._direct
         if (
             direct is None
             or multipart is not None
+            or content_type is not None
             or asyncio.get_running_loop() is not self._pool.loop
             or logger.isEnabledFor(_DEBUG)
         ):
             return await self._layered(
-                method, path, content, params, multipart, idempotent, idempotency_key, parse
+                method,
+                path,
+                content,
+                params,
+                multipart,
+                content_type,
+                idempotent,
+                idempotency_key,
+                parse,
             )
         # The lean path: one attempt straight to the transport's direct sender (the constant
         # headers set once on its session). Request and Response objects are built only when
@@ -409,7 +435,7 @@ class AsyncAmas:
     ) -> T:
         """A lean call whose first attempt did not succeed: retries, redirects, errors."""
         request = self._new_request(
-            method, url, key, params, content, None, self._attempt_timeout, idempotent
+            method, url, key, params, content, None, None, self._attempt_timeout, idempotent
         )
         first: Response | APIConnectionError
         if isinstance(outcome, APIConnectionError):
@@ -433,6 +459,7 @@ class AsyncAmas:
         content: bytes | None,
         params: Params | None,
         multipart: MultipartBody | None,
+        content_type: str | None,
         idempotent: bool,
         idempotency_key: str | None,
         parse: Callable[[Any], T],
@@ -449,6 +476,7 @@ class AsyncAmas:
             params,
             content,
             multipart,
+            content_type,
             self._attempt_timeout,
             idempotent,
         )
@@ -478,10 +506,13 @@ class AsyncAmas:
         params: Params | None,
         content: bytes | None,
         multipart: MultipartBody | None,
+        content_type: str | None,
         timeout: Timeout,
         idempotent: bool,
     ) -> Request:
         headers = dict(_JSON_HEADERS if content is not None else _ACCEPT)
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         if key is not None:
             headers["Idempotency-Key"] = key
         return Request(
@@ -500,6 +531,8 @@ class AsyncAmas:
         status: int, content: bytes, method: str, url: str, attempts: int, parse: Callable[[Any], T]
     ) -> T:
         """The result of a 2xx answer: its JSON body read by ``parse``."""
+        if parse is ignore_body:  # success is the status; the body (often none) is not read
+            return None  # type: ignore[return-value]
         try:
             data = loads(content)
         except ValueError:

@@ -1,7 +1,9 @@
 """Config sources: YAML or JSON text, or the path of a YAML or JSON file, read into a mapping.
 
-YAML is read with YAML 1.2 booleans, so the documented ``routing: {yes: a, no: b}`` keeps its
-string keys. PyYAML is imported on first use, not when the SDK is imported.
+The mapping is for the local checks; the text is what goes to the server, as written. YAML is
+read with YAML 1.2 booleans, so the documented ``routing: {yes: a, no: b}`` keeps its string
+keys (the checks still take ``yes``/``no`` where a boolean is expected, as YAML 1.1 would).
+PyYAML is imported on first use, not when the SDK is imported.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from .errors import ConfigValidationError, InputFileNotFoundError, InvalidConten
 if TYPE_CHECKING:
     import yaml
 
-__all__ = ["load_config_source"]
+__all__ = ["ConfigText", "load_config_source", "nest_yaml", "read_config_source"]
+
+_JSON = "application/json"
+_YAML = "application/yaml"
 
 # YAML or JSON text rather than a path: several lines, a flow collection, a document marker,
 # or a ``key:`` at the start of a line.
@@ -49,23 +54,39 @@ def _is_inline_text(source: str) -> bool:
     return "\n" in source or bool(_INLINE.match(source))
 
 
-def _parse_text(text: str, origin: str, *, as_json: bool) -> Any:
+def _parse_text(text: str, origin: str, *, as_json: bool) -> tuple[Any, bool]:
+    """The value ``text`` holds, and whether it was JSON."""
     if as_json or text.lstrip().startswith("{"):
         try:
-            return json.loads(text)
+            return json.loads(text), True
         except ValueError as exc:
             if as_json:
                 raise ConfigValidationError("config", f"{origin} is not valid JSON: {exc}") from exc
     import yaml
 
     try:
-        return yaml.load(text, Loader=_yaml_loader())
+        return yaml.load(text, Loader=_yaml_loader()), False
     except yaml.YAMLError as exc:
         raise ConfigValidationError("config", f"{origin} is not valid YAML: {exc}") from exc
 
 
-def load_config_source(source: str | os.PathLike[str]) -> Mapping[str, Any]:
-    """Parse YAML (or JSON) text, or a YAML/JSON file's path, into a mapping.
+class ConfigText:
+    """A config read from text or a file: the mapping it holds and the text as written.
+
+    ``media_type`` is ``application/json`` for JSON text and ``application/yaml`` for YAML:
+    the text goes to the server as the user wrote it, under that type.
+    """
+
+    __slots__ = ("data", "media_type", "text")
+
+    def __init__(self, data: Mapping[str, Any], text: str, media_type: str) -> None:
+        self.data = data
+        self.text = text
+        self.media_type = media_type
+
+
+def read_config_source(source: str | os.PathLike[str]) -> ConfigText:
+    """Read YAML (or JSON) text, or a YAML/JSON file's path, keeping the text as written.
 
     Raises :class:`InputFileNotFoundError` for a path that is not a file and
     :class:`ConfigValidationError` (field ``config``) for text that is not a mapping.
@@ -87,9 +108,37 @@ def load_config_source(source: str | os.PathLike[str]) -> Mapping[str, Any]:
             "a config is a SessionConfig, a mapping, YAML text, or a path to a YAML or JSON "
             f"file, not {type(source).__name__}"
         )
-    data = _parse_text(text, origin, as_json=as_json)
+    data, is_json = _parse_text(text, origin, as_json=as_json)
     if not isinstance(data, Mapping):
         raise ConfigValidationError(
             "config", f"{origin} must hold a mapping of fields, got {type(data).__name__}"
         )
-    return data
+    return ConfigText(data, text.lstrip("\ufeff"), _JSON if is_json else _YAML)
+
+
+def load_config_source(source: str | os.PathLike[str]) -> Mapping[str, Any]:
+    """Parse YAML (or JSON) text, or a YAML/JSON file's path, into a mapping.
+
+    Raises :class:`InputFileNotFoundError` for a path that is not a file and
+    :class:`ConfigValidationError` (field ``config``) for text that is not a mapping.
+    """
+    return read_config_source(source).data
+
+
+_DOCUMENT_MARKER = re.compile(r"^(?:---|\.\.\.)(?:\s|$)|^%", re.MULTILINE)
+
+
+def nest_yaml(key: str, text: str) -> str | None:
+    """YAML text holding ``{key: <the document in text>}``, the document kept as written.
+
+    Every line is indented under ``key:``, which leaves the document's meaning unchanged.
+    None when the text has directives or document markers past a leading ``---`` line
+    (the caller then sends JSON instead).
+    """
+    lines = text.splitlines()
+    if lines and lines[0].strip() == "---":
+        lines = lines[1:]
+    if _DOCUMENT_MARKER.search("\n".join(lines)):
+        return None
+    body = "\n".join(f"  {line}" if line.strip() else "" for line in lines)
+    return f"{key}:\n{body}\n"

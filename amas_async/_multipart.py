@@ -155,6 +155,37 @@ def image_form(
     if name is None:
         extension = mimetypes.guess_extension(media_type) or ""
         name = f"upload{extension}"
-    if any(c in name for c in '\r\n"'):
-        raise InvalidRequestError(f"the file name {name!r} contains a quote or a line break")
+    _check_filename(name)
     return MultipartBody(files=(FileField(field, name, media_type, source),))
+
+
+def document_form(
+    file: object,
+    *,
+    filename: str | None,
+    media_type: str | None,
+    fields: Sequence[tuple[str, str]] = (),
+    field: str = "file",
+) -> MultipartBody:
+    """The multipart form of a document upload (any type), validated before anything is sent.
+
+    The media type defaults to what the name (or, for images, the content) says, else
+    ``application/octet-stream``; ``fields`` are plain form fields sent before the file.
+    """
+    source, default_name, head = file_source(file, filename=filename)
+    name = filename or default_name
+    if media_type is None:
+        media_type = guess_media_type(name, head) or "application/octet-stream"
+    elif not isinstance(media_type, str) or "/" not in media_type:
+        raise InvalidRequestError(f"media_type must look like 'type/subtype', got {media_type!r}")
+    if name is None:
+        raise InvalidRequestError(
+            "an upload from bytes or an unnamed file object needs filename='name.ext'"
+        )
+    _check_filename(name)
+    return MultipartBody(files=(FileField(field, name, media_type, source),), fields=tuple(fields))
+
+
+def _check_filename(name: str) -> None:
+    if not name or any(c in name for c in '\r\n"'):
+        raise InvalidRequestError(f"the file name {name!r} is empty or has a quote or line break")

@@ -452,6 +452,7 @@ def reader(
     *,
     omit: Sequence[str] = (),
     check: Callable[[Mapping[str, Any], object], None] | None = None,
+    complete: bool = True,
 ) -> Callable[[Mapping[str, Any], object], T]:
     """A function reading one kind of answer: ``read(fields, body) -> cls``.
 
@@ -461,14 +462,24 @@ def reader(
     field that does not fit; ``what`` names the answer in it (``"the execute answer is not as
     documented"``). ``check(fields, body)``, when given, runs before the detailed pass, to
     raise an error of its own for a shape the paths would describe less well.
+
+    ``complete=False``: ``fields`` is the answer itself, read as it is read when nested in
+    another answer: each field from the keys its metadata names (its own name by default), a
+    key the answer lacks giving the field's default, the fields in ``omit`` never read. For a
+    class whose ``raw`` is :func:`as_received` that is also read at the top level.
     """
-    _complete[cls] = frozenset(omit)
+    if complete:
+        _complete[cls] = frozenset(omit)
     hot: Callable[[Mapping[str, Any]], T] | None = None
 
     def read(fields: Mapping[str, Any], body: object) -> T:
         nonlocal hot
         if hot is None:  # generated on first use: importing the SDK generates no code
-            hot = _read_fn(cls, True, _complete[cls])
+            hot = (
+                _read_fn(cls, True, _complete[cls])
+                if complete
+                else _read_fn(cls, False, frozenset(omit))
+            )
         try:
             return hot(fields)
         except Exception:  # the detailed pass reads it, or says what is wrong

@@ -25,7 +25,7 @@ import json
 import math
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 from typing import Any, TypeVar
 
 import attrs
@@ -59,7 +59,17 @@ _UTC = timezone.utc
 
 # ---- JSON ---------------------------------------------------------------------------------------
 
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+def _encode_other(value: object) -> object:
+    """Dates as ISO 8601 text (what orjson writes; YAML configs hold them), else refused."""
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_encoder = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_encode_other
+)
 
 
 def _stdlib_dumps(value: object) -> bytes:
@@ -192,13 +202,21 @@ def _structure_sequence(value: object, _: object) -> tuple[object, ...]:
     return tuple(value)
 
 
+_TRUE_WORDS = frozenset({"true", "yes", "y", "on"})
+_FALSE_WORDS = frozenset({"false", "no", "n", "off"})
+
+
 def _structure_bool(value: object, _: object) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
+    if isinstance(value, str):  # also YAML 1.1's words, which a YAML 1.2 reader leaves as text
+        word = value.lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
     raise TypeError(f"expected true or false, got {value!r}")
 
 

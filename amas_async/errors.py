@@ -19,7 +19,9 @@ The tree::
     │   ├── RateLimitError            429 (.retry_after)
     │   └── InternalServerError       >= 500
     ├── ResponseValidationError       a 2xx whose body is not what the API documents
-    └── ExecutionError                a 2xx whose run ended with status "error" or "timeout"
+    ├── ExecutionError                a 2xx whose run ended with status "error" or "timeout"
+    ├── ProcessingError               a file or knowledge base whose processing failed (wait())
+    └── WaitTimeoutError              wait() gave up: still processing (also TimeoutError)
 
 Error bodies are read leniently: the documented ``{"error": {"type", "message"}}``, DRF's
 ``{"detail": ...}``, field-error objects (``{"field": ["msg"]}``), plain text and HTML pages (a
@@ -51,9 +53,11 @@ __all__ = [
     "InvalidRequestError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProcessingError",
     "RateLimitError",
     "ResponseValidationError",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
 ]
 
 
@@ -367,6 +371,35 @@ class ExecutionError(AmasError):
     def status(self) -> str | None:
         """The run's final status (``"error"`` or ``"timeout"``)."""
         return self.execution.status
+
+
+class ProcessingError(AmasError):
+    """A file or knowledge base whose background processing ended in failure.
+
+    Raised by ``files.wait`` (status ``"error"``) and ``knowledge_bases.wait`` (status
+    ``"failed"``). ``result`` is the last object read (a :class:`~amas_async.File` or a
+    :class:`~amas_async.KnowledgeBaseStatus`), with whatever the server said about the failure.
+    """
+
+    def __init__(self, message: str, *, id: str, status: str | None, result: Any) -> None:
+        self.id = id
+        self.status = status
+        self.result = result
+        super().__init__(message)
+
+
+class WaitTimeoutError(AmasError, TimeoutError):
+    """``wait()`` gave up: the object was still processing when its time ran out.
+
+    ``result`` is the last object read; the processing itself goes on on the server, so
+    calling ``wait`` again picks up where this one stopped.
+    """
+
+    def __init__(self, message: str, *, id: str, status: str | None, result: Any) -> None:
+        self.id = id
+        self.status = status
+        self.result = result
+        super().__init__(message)
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

@@ -315,9 +315,11 @@ edges:
     assert config.to_dict()["edges"][2]["routing"] == {"yes": "publisher", "no": "writer"}
 
 
-async def test_yaml_yes_no_routing_is_sent_with_string_keys(
+async def test_yaml_yes_no_routing_is_sent_as_written(
     client: amas.AsyncAmas, mock_api: aioresponses
 ) -> None:
+    """YAML text goes to the server as the user wrote it; the local checks read the
+    documented ``routing: {yes: b, no: a}`` with string keys."""
     text = (
         "name: r\nagents:\n  - {name: a, agent_type: llm_agent}\n"
         "  - {name: b, agent_type: llm_agent}\n"
@@ -328,7 +330,11 @@ async def test_yaml_yes_no_routing_is_sent_with_string_keys(
     await client.sessions.create(text)
     assert mock_api.requests is not None
     ((call,),) = mock_api.requests.values()
-    assert json.loads(call.kwargs["data"])["edges"][1]["routing"] == {"yes": "b", "no": "a"}
+    assert call.kwargs["data"] == text.encode()
+    assert call.kwargs["headers"]["Content-Type"] == "application/yaml"
+    config = amas.SessionConfig.from_yaml(text)
+    assert config.edges is not None
+    assert config.edges[1].routing == {"yes": "b", "no": "a"}
 
 
 def test_json_file_indented_with_tabs(tmp_path: Path) -> None:

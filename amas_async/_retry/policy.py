@@ -1,12 +1,15 @@
 """How calls are retried: :class:`RetryPolicy`, the safety rule, and reading ``Retry-After``.
 
 What is retried (the safety rule). Every POST carries an ``Idempotency-Key`` that stays the
-same on every attempt. Still, a server may ignore it, and running an execution twice duplicates
-a conversation turn and costs tokens. So a request marked non-idempotent (execute) is retried
-by default only where the turn cannot have run: a 429, a 503, or a connection that failed
-before the request was sent. Its other failures (500, 502, 504, 408, read timeouts, a connection
-lost after sending) are retried only with ``RetryPolicy(retry_non_idempotent=True)``. Everything
-else (session creation, uploads, GETs) is retried on every retryable condition.
+same on every attempt. Still, a server may ignore it: running an execution twice duplicates a
+conversation turn and costs tokens, and creating an agent, a file, a collection or a knowledge
+base twice (or adding files twice) leaves two objects. So a request marked non-idempotent
+(execute, those creates, ``add_files``) is retried by default only where it cannot have run: a
+429, a 503, or a connection that failed before the request was sent. Its other failures (500,
+502, 504, 408, read timeouts, a connection lost after sending) are retried only with
+``RetryPolicy(retry_non_idempotent=True)``. Everything else (GETs, PATCHes of the same fields,
+DELETEs, config validation, session creation and image uploads) is retried on every retryable
+condition.
 """
 
 from __future__ import annotations

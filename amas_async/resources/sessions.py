@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -10,14 +9,12 @@ from typing import Any
 import attrs
 
 from .. import _readers, _serde
-from .._config_files import load_config_source
 from .._validation import path_segment
-from ..errors import ConfigValidationError, InvalidContentError, InvalidRequestError
-from ..models import Content, Execution, Message, MessagePage, SessionConfig, SessionStatus
+from ..errors import InvalidRequestError
+from ..models import Content, Execution, Message, MessagePage, SessionStatus
 from ._base import AsyncResource, Client
+from ._config_body import ConfigTypes, config_body
 from .runtime import AsyncRuntime
-
-ConfigTypes = SessionConfig | Mapping[str, Any] | str | os.PathLike[str]
 
 
 class Session:
@@ -126,11 +123,14 @@ class AsyncSessions(AsyncResource):
         """Create a session from a config.
 
         ``config`` is a :class:`SessionConfig`, a mapping in the wire shape (sent as given),
-        YAML text, or a path to a YAML or JSON file. Both documented forms are accepted. A
-        config that cannot be valid raises :class:`ConfigValidationError` before any request.
+        YAML text, or a path to a YAML or JSON file (sent as written, YAML as
+        ``application/yaml``). Both documented forms are accepted. A config that cannot be
+        valid raises :class:`ConfigValidationError` before any request.
         """
-        body, _ = config_body(config)
-        return await self._session("POST", "/sessions/", content=body)
+        body = config_body(config)
+        return await self._session(
+            "POST", "/sessions/", content=body.content, content_type=body.content_type
+        )
 
     async def from_agent(
         self, agent_key: str | None = None, *, agent_id: str | None = None
@@ -157,30 +157,6 @@ class AsyncSessions(AsyncResource):
 
 
 # ---- the wire: the config body sent, the session answer read ------------------------------------
-
-
-def config_body(config: object) -> tuple[bytes, SessionConfig]:
-    """The JSON body for ``POST /sessions/`` and the validated config it carries.
-
-    A mapping is sent exactly as given (after checking it); a :class:`SessionConfig` as
-    ``to_dict()``; a path or YAML text as the mapping it holds.
-    """
-    wire: Mapping[str, Any]
-    if isinstance(config, SessionConfig):
-        parsed = config.validate()
-        wire = config.to_dict()
-    elif isinstance(config, (Mapping, str, os.PathLike)):
-        wire = config if isinstance(config, Mapping) else load_config_source(config)
-        parsed = SessionConfig.from_dict(wire).validate()
-    else:
-        raise InvalidContentError(
-            "config must be a SessionConfig, a mapping in the wire shape, YAML text, or a path "
-            f"to a YAML or JSON file, not {type(config).__name__}"
-        )
-    try:
-        return _serde.dumps(wire), parsed
-    except (TypeError, ValueError) as exc:
-        raise ConfigValidationError("config", f"cannot be encoded as JSON: {exc}") from exc
 
 
 @attrs.frozen(kw_only=True)

@@ -1,0 +1,111 @@
+"""``client.agents``: saved agents (``/agent/``, singular in the API's paths)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from .. import _serde
+from .._validation import path_segment
+from ..errors import (
+    BadRequestError,
+    InvalidContentError,
+    ResponseValidationError,
+    UnprocessableEntityError,
+)
+from ..models import Agent, ConfigValidation
+from ._answers import parse_agent, parse_validation
+from ._base import AsyncResource, collect, ignore_body, iterate
+from ._config_body import ConfigTypes, config_body
+
+
+class AsyncAgents(AsyncResource):
+    """Saved agents: list, read, create, update, delete, and validate configs."""
+
+    __slots__ = ()
+
+    async def list(self) -> list[Agent]:
+        """Every saved agent of the account (all pages, if the server paginates)."""
+        return await collect(self.iter())
+
+    def iter(self) -> AsyncIterator[Agent]:
+        """Every saved agent, fetched a page at a time (``next`` links on the API's origin)."""
+        return iterate(self._client, "/agent/", None, parse_agent, "agent")
+
+    async def get(self, agent_id: str) -> Agent:
+        """One saved agent, by id."""
+        return await self._client._request("GET", _path(agent_id), parse=parse_agent)
+
+    async def create(self, config: ConfigTypes) -> Agent:
+        """Save an agent from a config; sends ``{"system_config": <config>}``.
+
+        ``config`` is a :class:`SessionConfig`, an :class:`AgentConfig` (the flat
+        single-agent form), a mapping in the wire shape, YAML text, or a path to a YAML or
+        JSON file (text goes as written, YAML as ``application/yaml``). The config is
+        checked locally first (it needs a ``name``: the agent key is derived from it).
+        Knowledge-base references inside it go as given (the docs use both
+        ``knowledge_base_id`` and ``id``). Not retried where it may have run: a retried
+        create could save two agents.
+        """
+        body = config_body(config, wrap="system_config")
+        return await self._client._request(
+            "POST",
+            "/agent/",
+            content=body.content,
+            content_type=body.content_type,
+            idempotent=False,
+            parse=parse_agent,
+        )
+
+    async def update(self, agent_id: str, partial: Mapping[str, Any]) -> Agent:
+        """Change part of a saved agent's config: ``PATCH {"system_config": partial}``.
+
+        ``partial`` holds only the fields to change (``{"llm_config": {"temperature": 0.8}}``);
+        it is not checked as a whole config. The server answers with the updated agent, a
+        new ``config_hash`` and ``updated_at``.
+        """
+        if not isinstance(partial, Mapping):
+            raise InvalidContentError(
+                f"partial must be a mapping of config fields, not {type(partial).__name__}"
+            )
+        try:
+            content = _serde.dumps({"system_config": partial})
+        except (TypeError, ValueError) as exc:
+            raise InvalidContentError(f"partial cannot be encoded as JSON: {exc}") from exc
+        return await self._client._request(
+            "PATCH", _path(agent_id), content=content, parse=parse_agent
+        )
+
+    async def delete(self, agent_id: str) -> None:
+        """Delete a saved agent. Any 2xx (a 204 with no body included) is success."""
+        await self._client._request("DELETE", _path(agent_id), parse=ignore_body)
+
+    async def validate(self, config: ConfigTypes) -> ConfigValidation:
+        """Ask the server whether a config is valid; sends the config itself.
+
+        Returns a :class:`ConfigValidation` (``valid``, ``message``, ``errors``) whether the
+        server answers an invalid config with 200 or with 400 (the docs do not say which).
+        Only what cannot be sent at all (a missing file, a body that is not a mapping) raises
+        locally; the config's content is the server's to judge.
+        """
+        body = config_body(config, check=False)
+        try:
+            return await self._client._request(
+                "POST",
+                "/agent/validate/",
+                content=body.content,
+                content_type=body.content_type,
+                parse=parse_validation,
+            )
+        except (BadRequestError, UnprocessableEntityError) as exc:
+            try:
+                return parse_validation(exc.body)  # the invalid case, answered with a 4xx
+            except ResponseValidationError:
+                raise exc from None
+
+
+def _path(agent_id: str) -> str:
+    return f"/agent/{path_segment(agent_id, 'agent_id')}/"
+
+
+__all__ = ["AsyncAgents"]
