@@ -65,11 +65,37 @@ from ._retry import RetryPolicy
 from ._throttle import Throttle
 from .batch import BatchResult, Requests
 from .errors import AmasError
-from .models import Content, Execution, ImageUpload, Message, MessagePage, SessionStatus
-from .resources.sessions import ConfigTypes
+from .models import (
+    AddFilesResult,
+    Agent,
+    ChunkingStrategy,
+    Collection,
+    ConfigValidation,
+    Content,
+    EmbeddingConfig,
+    Execution,
+    File,
+    ImageUpload,
+    KnowledgeBase,
+    KnowledgeBaseStatus,
+    Message,
+    MessagePage,
+    SessionStatus,
+)
+from .resources._config_body import ConfigTypes
 from .resources.sessions import Session as AsyncSession
 
-__all__ = ["Amas", "Images", "Runtime", "Session", "Sessions"]
+__all__ = [
+    "Agents",
+    "Amas",
+    "Collections",
+    "Files",
+    "Images",
+    "KnowledgeBases",
+    "Runtime",
+    "Session",
+    "Sessions",
+]
 
 T = TypeVar("T")
 
@@ -595,6 +621,10 @@ class Amas:
         self.sessions = Sessions(self)
         self.runtime = Runtime(self)
         self.images = Images(self)
+        self.agents = Agents(self)
+        self.files = Files(self)
+        self.collections = Collections(self)
+        self.knowledge_bases = KnowledgeBases(self)
 
     def with_options(
         self,
@@ -919,4 +949,271 @@ class Images:
         client = self._client
         return client._run(
             client._async.images.upload, file, filename=filename, media_type=media_type
+        )
+
+
+class Agents:
+    """Blocking ``client.agents`` (see :class:`amas_async.resources.AsyncAgents`)."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Amas) -> None:
+        self._client = client
+
+    def list(self) -> list[Agent]:
+        """Every saved agent of the account (all pages, if the server paginates)."""
+        client = self._client
+        return client._run(client._async.agents.list)
+
+    def iter(self) -> Iterator[Agent]:
+        """Every saved agent, fetched a page at a time."""
+        client = self._client
+        return client._iterate(client._async.agents.iter())
+
+    def get(self, agent_id: str) -> Agent:
+        """One saved agent, by id."""
+        client = self._client
+        return client._run(client._async.agents.get, agent_id)
+
+    def create(self, config: ConfigTypes) -> Agent:
+        """Save an agent from a config; sends ``{"system_config": <config>}``.
+
+        ``config`` is a SessionConfig, an AgentConfig, a wire-shape mapping, YAML text or a
+        path to a YAML or JSON file; it needs a ``name``. Not retried where it may have run.
+        """
+        client = self._client
+        return client._run(client._async.agents.create, config)
+
+    def update(self, agent_id: str, partial: Mapping[str, Any]) -> Agent:
+        """Change part of a saved agent's config: ``PATCH {"system_config": partial}``."""
+        client = self._client
+        return client._run(client._async.agents.update, agent_id, partial)
+
+    def delete(self, agent_id: str) -> None:
+        """Delete a saved agent."""
+        client = self._client
+        client._run(client._async.agents.delete, agent_id)
+
+    def validate(self, config: ConfigTypes) -> ConfigValidation:
+        """Ask the server whether a config is valid: ``valid``, ``message``, ``errors``."""
+        client = self._client
+        return client._run(client._async.agents.validate, config)
+
+
+class Files:
+    """Blocking ``client.files`` (see :class:`amas_async.resources.AsyncFiles`)."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Amas) -> None:
+        self._client = client
+
+    def upload(
+        self,
+        file: FileTypes,
+        *,
+        tags: Sequence[str] | None = None,
+        filename: str | None = None,
+        media_type: str | None = None,
+    ) -> File:
+        """Upload a document; it starts ``uploading``, :meth:`wait` follows it to ``active``.
+
+        ``file`` is a path (streamed from disk), bytes (with ``filename``) or a binary file
+        object; ``tags`` go comma-separated. Not retried where it may have run.
+        """
+        client = self._client
+        return client._run(
+            client._async.files.upload, file, tags=tags, filename=filename, media_type=media_type
+        )
+
+    def list(
+        self,
+        *,
+        file_type: str | None = None,
+        status: str | None = None,
+        search: str | None = None,
+        tags: Sequence[str] | None = None,
+        include_deleted: bool | None = None,
+    ) -> list[File]:
+        """The account's files, filtered (all pages); a filter left None is not sent."""
+        client = self._client
+        return client._run(
+            client._async.files.list,
+            file_type=file_type,
+            status=status,
+            search=search,
+            tags=tags,
+            include_deleted=include_deleted,
+        )
+
+    def iter(
+        self,
+        *,
+        file_type: str | None = None,
+        status: str | None = None,
+        search: str | None = None,
+        tags: Sequence[str] | None = None,
+        include_deleted: bool | None = None,
+    ) -> Iterator[File]:
+        """The files :meth:`list` returns, fetched a page at a time."""
+        client = self._client
+        return client._iterate(
+            client._async.files.iter(
+                file_type=file_type,
+                status=status,
+                search=search,
+                tags=tags,
+                include_deleted=include_deleted,
+            )
+        )
+
+    def get(self, file_id: str) -> File:
+        """One file, with ``processing_info`` once processed."""
+        client = self._client
+        return client._run(client._async.files.get, file_id)
+
+    def delete(self, file_id: str) -> None:
+        """Delete a file (the server keeps it as ``deleted``)."""
+        client = self._client
+        client._run(client._async.files.delete, file_id)
+
+    def wait(
+        self,
+        file_id: str,
+        *,
+        timeout: float | None = 300.0,
+        poll_interval: float = 1.0,
+        on_poll: Callable[[File], Any] | None = None,
+    ) -> File:
+        """Poll a file until it is ``active``; returns it.
+
+        Raises :class:`ProcessingError` if it ends in ``error``, :class:`WaitTimeoutError`
+        after ``timeout`` seconds. ``on_poll`` gets every file read; it runs on the client's
+        loop (in the calling thread when that thread drives it), so it must not block for
+        long nor call this client.
+        """
+        client = self._client
+        return client._run(
+            client._async.files.wait,
+            file_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_poll=on_poll,
+        )
+
+
+class Collections:
+    """Blocking ``client.collections`` (see :class:`amas_async.resources.AsyncCollections`)."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Amas) -> None:
+        self._client = client
+
+    def list(self, *, status: str | None = None, search: str | None = None) -> list[Collection]:
+        """The account's collections (all pages); a filter left None is not sent."""
+        client = self._client
+        return client._run(client._async.collections.list, status=status, search=search)
+
+    def iter(self, *, status: str | None = None, search: str | None = None) -> Iterator[Collection]:
+        """The collections :meth:`list` returns, fetched a page at a time."""
+        client = self._client
+        return client._iterate(client._async.collections.iter(status=status, search=search))
+
+    def create(self, name: str, *, description: str | None = None) -> Collection:
+        """Create an empty collection. Not retried where it may have run."""
+        client = self._client
+        return client._run(client._async.collections.create, name, description=description)
+
+    def get(self, collection_id: str) -> Collection:
+        """One collection, with its ``datasources``."""
+        client = self._client
+        return client._run(client._async.collections.get, collection_id)
+
+    def add_files(self, collection_id: str, file_ids: Sequence[str]) -> AddFilesResult:
+        """Add files to a collection; a file the server could not add is reported, not raised."""
+        client = self._client
+        return client._run(client._async.collections.add_files, collection_id, file_ids)
+
+
+class KnowledgeBases:
+    """Blocking ``client.knowledge_bases`` (see ``AsyncKnowledgeBases``)."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Amas) -> None:
+        self._client = client
+
+    def create(
+        self,
+        name: str,
+        *,
+        selected_collections: Sequence[str] = (),
+        selected_datasources: Sequence[str] = (),
+        processing_engine: str = "milvus",
+        description: str | None = None,
+        chunking_strategy: ChunkingStrategy | Mapping[str, Any] | None = None,
+        embedding_config: EmbeddingConfig | Mapping[str, Any] | None = None,
+        save_as_collection: bool = False,
+        new_collection_name: str | None = None,
+        new_collection_description: str | None = None,
+    ) -> KnowledgeBase:
+        """Create a knowledge base from collections and/or files; it is processed afterwards.
+
+        At least one ``selected_*`` id is required, and ``new_collection_name`` with
+        ``save_as_collection``. Follow the processing with :meth:`check_status` or
+        :meth:`wait`.
+        """
+        client = self._client
+        return client._run(
+            client._async.knowledge_bases.create,
+            name,
+            selected_collections=selected_collections,
+            selected_datasources=selected_datasources,
+            processing_engine=processing_engine,
+            description=description,
+            chunking_strategy=chunking_strategy,
+            embedding_config=embedding_config,
+            save_as_collection=save_as_collection,
+            new_collection_name=new_collection_name,
+            new_collection_description=new_collection_description,
+        )
+
+    def get(self, kb_id: str) -> KnowledgeBase:
+        """One knowledge base (either documented answer shape)."""
+        client = self._client
+        return client._run(client._async.knowledge_bases.get, kb_id)
+
+    def update(self, kb_id: str, **fields: Any) -> KnowledgeBase:
+        """Change documented fields (``name``, ``description`` ...): a PATCH."""
+        client = self._client
+        return client._run(client._async.knowledge_bases.update, kb_id, **fields)
+
+    def check_status(self, kb_id: str) -> KnowledgeBaseStatus:
+        """The processing status (``.../check_status/``, or the older ``.../status/``)."""
+        client = self._client
+        return client._run(client._async.knowledge_bases.check_status, kb_id)
+
+    def wait(
+        self,
+        kb_id: str,
+        *,
+        timeout: float | None = 1800.0,
+        poll_interval: float = 2.0,
+        on_poll: Callable[[KnowledgeBaseStatus], Any] | None = None,
+    ) -> KnowledgeBase:
+        """Poll :meth:`check_status` until ``completed``; returns the knowledge base.
+
+        Raises :class:`ProcessingError` if processing fails, :class:`WaitTimeoutError` after
+        ``timeout`` seconds. ``on_poll`` gets every status read; it runs on the client's loop
+        (in the calling thread when that thread drives it), so it must not block for long
+        nor call this client.
+        """
+        client = self._client
+        return client._run(
+            client._async.knowledge_bases.wait,
+            kb_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_poll=on_poll,
         )

@@ -32,7 +32,15 @@ import amas_async as amas
 from amas_async import batch as batch_module
 from amas_async import sync
 from amas_async.cli.demo import tiny_png
-from amas_async.resources import AsyncImages, AsyncRuntime, AsyncSessions
+from amas_async.resources import (
+    AsyncAgents,
+    AsyncCollections,
+    AsyncFiles,
+    AsyncImages,
+    AsyncKnowledgeBases,
+    AsyncRuntime,
+    AsyncSessions,
+)
 from amas_async.resources import Session as AsyncSession
 from amas_async.resources import runtime as runtime_module
 from amas_async.resources import sessions as sessions_module
@@ -52,6 +60,10 @@ PAIRS: list[tuple[type, type]] = [
     (AsyncSessions, sync.Sessions),
     (AsyncRuntime, sync.Runtime),
     (AsyncImages, sync.Images),
+    (AsyncAgents, sync.Agents),
+    (AsyncFiles, sync.Files),
+    (AsyncCollections, sync.Collections),
+    (AsyncKnowledgeBases, sync.KnowledgeBases),
     (AsyncSession, sync.Session),
 ]
 #: Async names whose sync twin is spelled differently.
@@ -152,7 +164,8 @@ def test_instance_attributes_are_twinned() -> None:
     async_client = amas.AsyncAmas(api_key="k")
     sync_client = sync.Amas(api_key="k")
     public = {n: v for n, v in vars(async_client).items() if not n.startswith("_")}
-    assert {"sessions", "runtime", "images"} <= set(public)
+    resources = {"sessions", "runtime", "images", "agents", "files", "collections"}
+    assert resources | {"knowledge_bases"} <= set(public)
     for name, value in public.items():  # a new resource must get a twin, and a place in PAIRS
         twin = getattr(sync_client, name, None)
         assert twin is not None, f"Amas.{name} is missing"

@@ -1,19 +1,22 @@
-"""The ``amas`` command: sessions, executions, chat, batches, the emulator and a guided demo.
+"""The ``amas`` command: sessions, executions, chat, batches, agents, knowledge, a demo.
+
+Knowledge is files, collections and knowledge bases; ``amas emulator`` serves a local API.
 
 Every command talks to ``AMAS_BASE_URL`` with ``AMAS_API_KEY``, or, with ``--emulator``, to an
 emulator embedded in the command for its lifetime. Errors print one line on stderr and exit
 with status 1 (2 for usage errors); no tracebacks.
 
 One module per concern: ``commands`` (session, execute, emulator), ``chat``, ``batch`` (the
-command) and ``batchfile`` (its JSONL files and runner), ``demo``, and ``_support`` (the
-consoles, one-line errors, and the ``with_client`` decorator every command runs with).
+command) and ``batchfile`` (its JSONL files and runner), ``agents``, ``knowledge`` (files,
+collections, kb), ``demo``, and ``_support`` (the consoles, one-line errors, JSON and column
+output, and the ``with_client`` decorator every command runs with).
 """
 
 from __future__ import annotations
 
 import click
 
-from . import batch, chat, commands, demo
+from . import agents, batch, chat, commands, demo, knowledge
 
 __all__ = ["main"]
 
@@ -30,6 +33,10 @@ for _command in (
     commands.execute,
     chat.chat,
     batch.batch,
+    agents.agents,
+    knowledge.files,
+    knowledge.collections,
+    knowledge.kb,
     demo.demo,
 ):
     main.add_command(_command)

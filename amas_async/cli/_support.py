@@ -12,7 +12,16 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from datetime import datetime
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -121,6 +130,69 @@ def inputs_option(func: F) -> F:
         callback=_parse_inputs,
         help="A variable, key=value (repeatable).",
     )(func)
+
+
+def json_option(func: F) -> F:
+    """The ``--json`` flag (``as_json``): print the API's raw JSON answer instead."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print the raw JSON answer instead."
+    )(func)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy of an answer (its mappings as dicts)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    """``value`` (an answer's ``raw``, or a list of them) as indented JSON on stdout."""
+    out.print_json(json.dumps(_plain(value)))
+
+
+def text(value: Any) -> str:
+    """A field's value for a person: ISO times, comma-joined lists, "" for None."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(text(item) for item in value)
+    return str(value)
+
+
+def print_fields(item: Any, names: Iterable[str]) -> None:
+    """``name: value`` lines for the fields of ``item`` that are set."""
+    for name in names:
+        value = text(getattr(item, name))
+        if value:
+            out.print(f"{name}: {escape(value)}")
+
+
+def print_rows(
+    rows: Iterable[Iterable[Any]], *, empty: str, header: Sequence[str] | None = None
+) -> None:
+    """Rows in aligned columns under ``header`` (never cut: a long value widens its column).
+
+    ``empty`` is printed instead when there is no row.
+    """
+    cells = [[text(value) for value in row] for row in rows]
+    if not cells:
+        out.print(f"[dim]{escape(empty)}[/]")
+        return
+    if header is not None:
+        cells.insert(0, [name.upper() for name in header])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    for row in cells:
+        line = "  ".join(
+            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+        ).rstrip()
+        out.print(escape(line))
 
 
 def print_execution(result: Execution, *, as_json: bool = False) -> None:

@@ -49,7 +49,7 @@ def _progress(*, disable: bool) -> Progress:
     )
 
 
-@click.command()
+@click.command(short_help="Run a JSONL file of requests (resumable), writing results.")
 @click.argument(
     "input_path", metavar="INPUT.jsonl", type=click.Path(dir_okay=False, path_type=Path)
 )

@@ -57,7 +57,7 @@ def _talk(session: Session, inputs: dict[str, Any] | None) -> None:
         print_execution(result)
 
 
-@click.command()
+@click.command(short_help="Talk with an agent: a CONFIG file or an existing --session.")
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--session", "session_id", default=None, help="Continue an existing session.")
 @inputs_option

@@ -1,4 +1,4 @@
-"""The one-call commands: ``amas session create|get|messages``, ``execute`` and ``emulator``."""
+"""One-call commands: ``amas session create|from-agent|get|messages``, ``execute``, ``emulator``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ __all__ = ["emulator", "execute", "session"]
 
 @click.group()
 def session() -> None:
-    """Create and inspect sessions."""
+    """Create and inspect sessions (also from saved agents)."""
 
 
 @session.command("create")
@@ -26,6 +26,19 @@ def session() -> None:
 async def session_create(client: AsyncAmas, config: Path) -> None:
     """Create a session from a YAML or JSON config file."""
     print_session(await client.sessions.create(config))
+
+
+@session.command("from-agent")
+@click.argument("agent_key", required=False)
+@click.option("--id", "agent_id", default=None, help="The saved agent's id, instead of its key.")
+@with_client
+async def session_from_agent(
+    client: AsyncAmas, agent_key: str | None, agent_id: str | None
+) -> None:
+    """Create a session from a saved agent, by AGENT_KEY or by --id."""
+    if (agent_key is None) == (agent_id is None):
+        raise click.UsageError("give AGENT_KEY or --id AGENT_ID (one of them)")
+    print_session(await client.sessions.from_agent(agent_key, agent_id=agent_id))
 
 
 @session.command("get")
@@ -96,7 +109,7 @@ def _serve_options(func: Any) -> Any:
     return func
 
 
-@click.command()
+@click.command(short_help="Serve the local AMAS emulator until Ctrl-C.")
 @_serve_options
 def emulator(**settings: Any) -> None:
     """Serve the local AMAS emulator until Ctrl-C (also: python -m amas_async.testing)."""

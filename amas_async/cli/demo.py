@@ -121,7 +121,7 @@ def _example_config() -> Path:
     fail("the example config support_agent.yaml is missing from this installation")
 
 
-@click.command()
+@click.command(short_help="Walk the REST tutorial on an embedded emulator.")
 def demo() -> None:
     """Walk the REST tutorial on an embedded emulator, printing every step."""
     config = _example_config()
