@@ -1157,12 +1157,13 @@ class KnowledgeBases:
         save_as_collection: bool = False,
         new_collection_name: str | None = None,
         new_collection_description: str | None = None,
+        collections: Sequence[str] = (),
     ) -> KnowledgeBase:
         """Create a knowledge base from collections and/or files; it is processed afterwards.
 
-        At least one ``selected_*`` id is required, and ``new_collection_name`` with
-        ``save_as_collection``. Follow the processing with :meth:`check_status` or
-        :meth:`wait`.
+        At least one ``selected_*`` id is required (or ``collections``, the older field name),
+        and ``new_collection_name`` with ``save_as_collection``. Follow the processing with
+        :meth:`check_status` or :meth:`wait`.
         """
         client = self._client
         return client._run(
@@ -1177,6 +1178,7 @@ class KnowledgeBases:
             save_as_collection=save_as_collection,
             new_collection_name=new_collection_name,
             new_collection_description=new_collection_description,
+            collections=collections,
         )
 
     def get(self, kb_id: str) -> KnowledgeBase:

@@ -317,3 +317,26 @@ async def test_reads_are_retried_on_500(
     amas_emulator.fail_next(2, status=500, path=f"/api/v1/agent/{agent.id}/", method="GET")
     with instant_retries():
         assert (await amas_client.agents.get(agent.id)).id == agent.id
+
+
+async def test_the_older_collections_field_is_accepted_by_the_server(
+    amas_client: amas.AsyncAmas, amas_emulator: Emulator
+) -> None:
+    collection, _ = await _collection_with_a_file(amas_client)
+    kb = await amas_client.knowledge_bases.create("Legacy KB", collections=[collection.id])
+    assert amas_emulator.requests[-1].json()["collections"] == [collection.id]
+    assert (await amas_client.knowledge_bases.wait(kb.id)).status == "completed"
+
+
+async def test_a_retried_upload_streams_the_whole_file_again(
+    amas_client: amas.AsyncAmas, amas_emulator: Emulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "big.pdf"
+    data = bytes(range(256)) * 4096  # 1 MiB
+    path.write_bytes(data)
+    amas_emulator.fail_next(1, status=503, path="/api/v1/files/", method="POST")
+    uploaded = await amas_client.files.upload(path)
+    posts = [r for r in amas_emulator.requests if r.method == "POST"]
+    assert len(posts) == 2
+    assert all(data in r.body for r in posts)  # each attempt carried the whole file
+    assert amas_emulator.files[uploaded.id].data == data

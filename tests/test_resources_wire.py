@@ -550,10 +550,26 @@ async def test_kb_create_sends_every_option_when_given() -> None:
     }
 
 
+async def test_kb_create_sends_the_documented_legacy_body() -> None:
+    request = load("knowledge-bases-create-legacy.request.json")
+    api = MockAPI()
+    api.post(f"{BASE}/knowledge-bases/", json=load("knowledge-bases-get-legacy.response.json"))
+    async with api.client() as client:
+        kb = await client.knowledge_bases.create(
+            request["name"],
+            description=request["description"],
+            processing_engine=request["processing_engine"],
+            collections=request["collections"],
+        )
+    assert sent_json(api.only_call()) == request
+    assert kb.collection_count == 2
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({}, "at least one of selected_collections or selected_datasources"),
+        ({"selected_collections": ["a"], "collections": ["b"]}, "not both"),
         ({"selected_collections": "coll_1"}, "selected_collections must be a list"),
         ({"selected_collections": ["c"], "save_as_collection": True}, "new_collection_name"),
         ({"selected_collections": ["c"], "new_collection_name": "x"}, "save_as_collection=True"),

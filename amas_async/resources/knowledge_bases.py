@@ -58,20 +58,30 @@ class AsyncKnowledgeBases(AsyncResource):
         save_as_collection: bool = False,
         new_collection_name: str | None = None,
         new_collection_description: str | None = None,
+        collections: Sequence[str] = (),
     ) -> KnowledgeBase:
         """Create a knowledge base from collections and/or files; it is processed afterwards.
 
         At least one collection id or file id (``selected_datasources``) is required, and
         ``new_collection_name`` when ``save_as_collection``; both are checked before sending.
+        ``collections`` sends collection ids under the older field name of the knowledge-base
+        overview page (``{"collections": [...]}``), for a server that predates
+        ``selected_collections``; give one or the other.
         ``chunking_strategy`` is a :class:`ChunkingStrategy` (the server's default is
         recursive, 500 words, overlap 50) and ``embedding_config`` an
         :class:`EmbeddingConfig`; a mapping is sent as given. Options left at their default
         are not sent. Not retried where it may have run (a retry could create two); follow
         the processing with :meth:`check_status` or :meth:`wait`.
         """
-        collections = str_list(selected_collections, "selected_collections")
+        selected = str_list(selected_collections, "selected_collections")
         datasources = str_list(selected_datasources, "selected_datasources")
-        if not collections and not datasources:
+        legacy = str_list(collections, "collections")
+        if selected and legacy:
+            raise InvalidRequestError(
+                "give collection ids as selected_collections or (the older field) collections, "
+                "not both"
+            )
+        if not selected and not datasources and not legacy:
             raise InvalidRequestError(
                 "a knowledge base needs at least one of selected_collections or "
                 "selected_datasources"
@@ -94,10 +104,12 @@ class AsyncKnowledgeBases(AsyncResource):
         if description is not None:
             body["description"] = text_arg(description, "description", empty_ok=True)
         body["processing_engine"] = text_arg(processing_engine, "processing_engine")
-        if collections:
-            body["selected_collections"] = collections
+        if selected:
+            body["selected_collections"] = selected
         if datasources:
             body["selected_datasources"] = datasources
+        if legacy:
+            body["collections"] = legacy
         if chunking_strategy is not None:
             body["chunking_strategy"] = _setting(
                 chunking_strategy, ChunkingStrategy, "chunking_strategy"
