@@ -14,7 +14,7 @@ from ..errors import (
 )
 from ..models import ChunkingStrategy, EmbeddingConfig, KnowledgeBase, KnowledgeBaseStatus
 from ._answers import parse_kb_status, parse_knowledge_base
-from ._base import AsyncResource, str_list, text_arg, wait_until
+from ._base import AsyncResource, Client, str_list, text_arg, wait_until
 
 #: The fields ``PATCH /knowledge-bases/{id}/`` documents.
 UPDATABLE_FIELDS = frozenset(
@@ -41,7 +41,7 @@ class AsyncKnowledgeBases(AsyncResource):
 
     __slots__ = ("_legacy_status",)
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Client) -> None:
         super().__init__(client)
         self._legacy_status = False  # the server answered check_status/ with 404, status/ not
 
