@@ -209,6 +209,15 @@ async def test_next_links_elsewhere_are_not_followed(link: str) -> None:
     assert len(api.calls) == 1
 
 
+async def test_a_next_link_back_to_the_first_page_stops_before_reading_it_again() -> None:
+    api = MockAPI()
+    api.get(f"{BASE}/files/?tags=a", json={"next": f"{BASE}/files/?tags=a", "results": [FILE]})
+    async with api.client() as client:
+        with pytest.raises(amas.ResponseValidationError, match="already read"):
+            await client.files.list(tags=["a"])
+    assert len(api.calls) == 1
+
+
 async def test_a_next_link_back_to_a_read_page_stops_with_an_error() -> None:
     api = MockAPI()
     api.get(f"{BASE}/agent/", json={"next": f"{BASE}/agent/?page=2", "results": []})

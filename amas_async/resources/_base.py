@@ -16,7 +16,7 @@ import inspect
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 from .. import _serde
 from .._checks import check_number
@@ -208,7 +208,8 @@ async def iterate(
 ) -> AsyncIterator[T]:
     """Every item of a list endpoint, one page at a time, following ``next`` links."""
     parse = functools.partial(read_page, parse_item=parse_item, what=what)
-    seen: set[str] = set()
+    query_string = urlencode(list(params.items()) if isinstance(params, Mapping) else params or [])
+    seen = {path + ("?" + query_string if query_string else "")}  # the pages read, as paths
     while True:
         page = await client._request("GET", path, params=params, parse=parse)
         for item in page.items:
