@@ -187,5 +187,5 @@ def document_form(
 
 
 def _check_filename(name: str) -> None:
-    if not name or any(c in name for c in '\r\n"'):
-        raise InvalidRequestError(f"the file name {name!r} is empty or has a quote or line break")
+    if any(c in name for c in '\r\n"'):
+        raise InvalidRequestError(f"the file name {name!r} contains a quote or a line break")

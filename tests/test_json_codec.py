@@ -14,7 +14,7 @@ import textwrap
 
 SCENARIO = textwrap.dedent(
     """
-    import asyncio, json, sys
+    import asyncio, datetime, json, sys
     import amas_async as amas
     from amas_async.testing import MockTransport
 
@@ -29,8 +29,10 @@ SCENARIO = textwrap.dedent(
         out = {}
         async with amas.AsyncAmas(api_key="k", base_url="http://127.0.0.1:9/api/v1",
                                   transport=transport) as client:
+            when = datetime.datetime(2025, 1, 15, 10, 30, tzinfo=datetime.timezone.utc)
             inputs = {"big": 2**70, "nested": {"1": [1.5, None, True]},
-                      "text": "caf\\u00e9 \\u2603"}
+                      "text": "caf\\u00e9 \\u2603",
+                      "day": datetime.date(2025, 1, 15), "when": when}
             execution = await client.runtime.execute("s", "Hi", inputs=inputs)
             out["text"] = execution.text
             out["sent"] = json.loads(transport.requests[-1].content)
@@ -77,6 +79,8 @@ def test_orjson_and_the_standard_library_send_and_refuse_the_same() -> None:
                 "big": 2**70,
                 "nested": {"1": [1.5, None, True]},
                 "text": "caf\u00e9 \u2603",
+                "day": "2025-01-15",  # dates as ISO text (YAML configs hold them)
+                "when": "2025-01-15T10:30:00+00:00",
             },
         }
         assert result["ascii_free"] is True  # UTF-8 on the wire, not \\u escapes

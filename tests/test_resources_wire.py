@@ -307,6 +307,26 @@ async def test_agents_create_sends_yaml_as_written(tmp_path: Path) -> None:
         assert yaml.safe_load(sent) == {"system_config": yaml.safe_load(text)}
 
 
+async def test_yaml_with_a_directive_goes_as_json_under_the_key() -> None:
+    text = "%YAML 1.1\n---\nname: A\nagent_type: llm_agent\n"
+    api = MockAPI()
+    api.post(f"{BASE}/agent/", json=load("agents-create.response.json"))
+    async with api.client() as client:
+        await client.agents.create(text)
+    call = api.only_call()
+    assert headers_of(call)["Content-Type"] == "application/json"
+    assert sent_json(call) == {"system_config": {"name": "A", "agent_type": "llm_agent"}}
+
+
+def test_local_checks_take_yaml_1_1_booleans_and_dates() -> None:
+    config = amas.SessionConfig.from_yaml(
+        "name: A\nagent_type: llm_agent\ndescription: 2025-01-15\n"
+        "save_messages: yes\npersistent_state: off\n"
+    ).validate()
+    assert (config.save_messages, config.persistent_state) == (True, False)
+    assert config.description == "2025-01-15"
+
+
 async def test_agents_create_sends_json_text_as_written(tmp_path: Path) -> None:
     path = tmp_path / "agent.json"
     path.write_text('{"name": "A", "agent_type": "llm_agent"}', encoding="utf-8")
@@ -415,6 +435,25 @@ async def test_validate_keeps_an_unreadable_400_as_the_status_error() -> None:
             await client.agents.validate({"name": "A"})
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.collections.create("\ud800"),
+        lambda c: c.agents.update(AGENT_ID, {"llm_config": {"temperature": float("nan")}}),
+        lambda c: c.knowledge_bases.update("kb_1", processing_metadata={"x": float("inf")}),
+        lambda c: c.knowledge_bases.create("KB", selected_collections=["c"], description="\ud800"),
+    ],
+)
+async def test_values_json_cannot_hold_raise_before_sending(
+    call: Callable[[amas.AsyncAmas], Awaitable[object]],
+) -> None:
+    api = MockAPI()
+    async with api.client() as client:
+        with pytest.raises(amas.InvalidRequestError, match="cannot be encoded as JSON"):
+            await call(client)
+    assert api.calls == []
+
+
 # ---- files ---------------------------------------------------------------------------------------
 
 
@@ -436,11 +475,25 @@ async def test_files_upload_sends_field_file_and_comma_separated_tags(tmp_path: 
     assert uploaded.tags == ("manual", "product") or list(uploaded.tags) == ["manual", "product"]
 
 
+async def test_files_upload_takes_a_media_type_and_checks_it() -> None:
+    api = MockAPI()
+    api.post(f"{BASE}/files/", json=load("files-upload.response.json"))
+    async with api.client() as client:
+        await client.files.upload(b"a,b", filename="data.bin", media_type="text/csv")
+        with pytest.raises(amas.InvalidRequestError, match="type/subtype"):
+            await client.files.upload(b"a,b", filename="data.bin", media_type="csv")
+    multipart = api.only_call().multipart
+    assert multipart is not None
+    assert [(p.filename, p.media_type) for p in multipart.files] == [("data.bin", "text/csv")]
+
+
 async def test_files_upload_from_bytes_needs_a_name() -> None:
     api = MockAPI()
     async with api.client() as client:
         with pytest.raises(amas.InvalidRequestError, match="filename"):
             await client.files.upload(b"data")
+        with pytest.raises(amas.InvalidRequestError, match="quote or a line break"):
+            await client.files.upload(b"data", filename='a"\r\nX-Evil: 1.txt')
         with pytest.raises(amas.InputFileNotFoundError):
             await client.files.upload("no-such-file.pdf")
     assert api.calls == []

@@ -16,7 +16,7 @@ import inspect
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from .. import _serde
 from .._checks import check_number
@@ -87,11 +87,7 @@ def query(**values: object) -> list[tuple[str, str]] | None:
     for name, value in values.items():
         if value is None:
             continue
-        items: Iterable[object]
-        if isinstance(value, (list, tuple, set, frozenset)):
-            items = sorted(value) if isinstance(value, (set, frozenset)) else value
-        else:
-            items = (value,)
+        items = value if isinstance(value, (list, tuple)) else (value,)
         for item in items:
             pairs.append((name, _query_value(name, item)))
     return pairs or None
@@ -104,15 +100,13 @@ def _query_value(name: str, value: object) -> str:
         if not value:
             raise InvalidRequestError(f"{name} must not be empty")
         return value
-    if isinstance(value, int):
-        return str(value)
     raise InvalidRequestError(
         f"{name} must be a str (or a list of them), not {type(value).__name__}"
     )
 
 
 def str_list(values: object, name: str) -> list[str]:
-    """A non-empty list of non-empty strings from ``values`` (a str alone is refused)."""
+    """A list of non-empty strings from ``values`` (a str alone is refused)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise InvalidRequestError(f"{name} must be a list of ids, not {type(values).__name__}")
     items = list(values)
@@ -129,38 +123,46 @@ def text_arg(value: object, name: str, *, empty_ok: bool = False) -> str:
     return value
 
 
+def json_body(value: object, what: str) -> bytes:
+    """``value`` as a JSON request body.
+
+    Raises :class:`InvalidRequestError` naming ``what`` when it cannot be one (NaN, a lone
+    surrogate, an object JSON has no form for).
+    """
+    try:
+        return _serde.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(f"{what} cannot be encoded as JSON: {exc}") from exc
+
+
 # ---- lists and pages ----------------------------------------------------------------------------
 
 
 class Page(Generic[T]):
     """One answer of a list endpoint: its items, and the link to the next page if any."""
 
-    __slots__ = ("count", "items", "next")
+    __slots__ = ("items", "next")
 
-    def __init__(self, items: list[T], next: str | None, count: int | None) -> None:
+    def __init__(self, items: list[T], next: str | None) -> None:
         self.items = items
         self.next = next
-        self.count = count
 
 
 def read_page(body: Any, parse_item: Callable[[Any], T], what: str) -> Page[T]:
-    """A page from a bare JSON array or a ``{results, count, next}`` envelope.
+    """A page from a bare JSON array or a ``{results, next}`` envelope (``count`` not needed).
 
     Each item is read by ``parse_item``; an item that does not fit raises
     :class:`ResponseValidationError` naming its index and carrying the whole answer.
     """
     next_link: str | None = None
-    count: int | None = None
     if isinstance(body, list):
         raw_items: list[Any] = body
     elif isinstance(body, Mapping) and isinstance(body.get("results"), list):
         raw_items = body["results"]
         link = body.get("next")
-        if link is not None and not (isinstance(link, str)):
+        if link is not None and not isinstance(link, str):
             raise _serde.invalid_answer(f"{what} list", body, "'next' is not a link")
         next_link = link or None
-        total = body.get("count")
-        count = total if isinstance(total, int) and not isinstance(total, bool) else None
     else:
         raise _serde.invalid_answer(
             f"{what} list",
@@ -173,7 +175,7 @@ def read_page(body: Any, parse_item: Callable[[Any], T], what: str) -> Page[T]:
             items.append(parse_item(item))
         except ResponseValidationError as exc:
             raise ResponseValidationError(f"item [{index}]: {exc.message}", body=body) from exc
-    return Page(items, next_link, count)
+    return Page(items, next_link)
 
 
 def next_path(base_url: str, current: str, link: str) -> str:
@@ -183,20 +185,20 @@ def next_path(base_url: str, current: str, link: str) -> str:
     API's base path: following it would send the API key there.
     """
     url = urljoin(current, link)
-    prefix = base_url.rstrip("/")
     if origin_of(url) != origin_of(base_url):
         raise ResponseValidationError(
             f"the list's next link {url!r} is not on the API's origin; it was not followed",
             body=link,
         )
-    path = url.split("://", 1)[-1].partition("/")[2]
-    base_path = prefix.split("://", 1)[-1].partition("/")[2]
-    if base_path and not (path == base_path or path.startswith(base_path + "/")):
+    parts = urlsplit(url)
+    base_path = urlsplit(base_url).path.rstrip("/")
+    if not (parts.path == base_path or parts.path.startswith(base_path + "/")):
         raise ResponseValidationError(
             f"the list's next link {url!r} is not under the API's base URL; it was not followed",
             body=link,
         )
-    return "/" + path[len(base_path) :].lstrip("/") if base_path else "/" + path
+    path = parts.path[len(base_path) :] or "/"
+    return f"{path}?{parts.query}" if parts.query else path
 
 
 async def iterate(
@@ -303,6 +305,7 @@ __all__ = [
     "collect",
     "ignore_body",
     "iterate",
+    "json_body",
     "next_path",
     "query",
     "read_page",

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _serde
-from .._config_files import nest_yaml, read_config_source
+from .._config_files import ConfigText, nest_yaml, read_config_source
 from ..errors import ConfigValidationError, InvalidContentError
 from ..models import AgentConfig, SessionConfig
 
@@ -26,59 +26,45 @@ An :class:`AgentConfig` stands for the flat single-agent form."""
 _YAML = "application/yaml"
 
 
-class ConfigBody:
-    """A checked config ready to send: ``content`` under ``content_type`` (None: JSON)."""
+def config_body(
+    config: object, *, wrap: str | None = None, check: bool = True
+) -> tuple[bytes, str | None]:
+    """The body carrying ``config`` and its content type (None: JSON), under ``wrap`` if given.
 
-    __slots__ = ("config", "content", "content_type")
-
-    def __init__(
-        self, content: bytes, content_type: str | None, config: SessionConfig | None
-    ) -> None:
-        self.content = content
-        self.content_type = content_type
-        self.config = config
-
-
-def config_body(config: object, *, wrap: str | None = None, check: bool = True) -> ConfigBody:
-    """The body carrying ``config``, checked; under the key ``wrap`` when given.
-
-    ``check=False`` skips the config checks (``/agent/validate/`` asks the server): only a
-    source that cannot be read, or a body that is not a mapping, raises; ``config`` is None.
+    The config is checked first; ``check=False`` skips that (``/agent/validate/`` asks the
+    server), so only a source that cannot be read, or one that is not a mapping, raises.
     """
-    text = None
+    text: ConfigText | None = None
+    wire: Mapping[str, Any]
     if isinstance(config, SessionConfig):
-        wire: Mapping[str, Any] = config.to_dict()
-        parsed: SessionConfig | None = config.validate() if check else None
+        if check:
+            config.validate()
+        wire = config.to_dict()
     elif isinstance(config, AgentConfig):
         wire = _serde.unstructure(config)
-        parsed = _checked(wire, check)
     elif isinstance(config, Mapping):
         wire = config
-        parsed = _checked(wire, check)
     elif isinstance(config, (str, os.PathLike)):
-        source = read_config_source(config)
-        wire, text = source.data, source
-        parsed = _checked(wire, check)
+        text = read_config_source(config)
+        wire = text.data
     else:
         raise InvalidContentError(
             "config must be a SessionConfig, an AgentConfig, a mapping in the wire shape, YAML "
             f"text, or a path to a YAML or JSON file, not {type(config).__name__}"
         )
+    if check and not isinstance(config, SessionConfig):
+        SessionConfig.from_dict(wire).validate()
     if text is not None:
         if text.media_type == _YAML:
             yaml_text = text.text if wrap is None else nest_yaml(wrap, text.text)
             if yaml_text is not None:
-                return ConfigBody(yaml_text.encode("utf-8"), _YAML, parsed)
+                return yaml_text.encode("utf-8"), _YAML
         else:  # JSON text: sent as written
             raw = text.text.encode("utf-8")
             if wrap is not None:
                 raw = b'{"' + wrap.encode() + b'":' + raw + b"}"
-            return ConfigBody(raw, None, parsed)
-    return ConfigBody(_json({wrap: wire} if wrap is not None else wire), None, parsed)
-
-
-def _checked(wire: Mapping[str, Any], check: bool) -> SessionConfig | None:
-    return SessionConfig.from_dict(wire).validate() if check else None
+            return raw, None
+    return _json({wrap: wire} if wrap is not None else wire), None
 
 
 def _json(value: object) -> bytes:
@@ -88,4 +74,4 @@ def _json(value: object) -> bytes:
         raise ConfigValidationError("config", f"cannot be encoded as JSON: {exc}") from exc
 
 
-__all__ = ["ConfigBody", "ConfigTypes", "config_body"]
+__all__ = ["ConfigTypes", "config_body"]

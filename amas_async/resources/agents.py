@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from .. import _serde
 from .._validation import path_segment
 from ..errors import (
     BadRequestError,
@@ -15,7 +14,7 @@ from ..errors import (
 )
 from ..models import Agent, ConfigValidation
 from ._answers import parse_agent, parse_validation
-from ._base import AsyncResource, collect, ignore_body, iterate
+from ._base import AsyncResource, collect, ignore_body, iterate, json_body
 from ._config_body import ConfigTypes, config_body
 
 
@@ -47,12 +46,12 @@ class AsyncAgents(AsyncResource):
         ``knowledge_base_id`` and ``id``). Not retried where it may have run: a retried
         create could save two agents.
         """
-        body = config_body(config, wrap="system_config")
+        content, content_type = config_body(config, wrap="system_config")
         return await self._client._request(
             "POST",
             "/agent/",
-            content=body.content,
-            content_type=body.content_type,
+            content=content,
+            content_type=content_type,
             idempotent=False,
             parse=parse_agent,
         )
@@ -68,10 +67,7 @@ class AsyncAgents(AsyncResource):
             raise InvalidContentError(
                 f"partial must be a mapping of config fields, not {type(partial).__name__}"
             )
-        try:
-            content = _serde.dumps({"system_config": partial})
-        except (TypeError, ValueError) as exc:
-            raise InvalidContentError(f"partial cannot be encoded as JSON: {exc}") from exc
+        content = json_body({"system_config": partial}, "partial")
         return await self._client._request(
             "PATCH", _path(agent_id), content=content, parse=parse_agent
         )
@@ -88,13 +84,13 @@ class AsyncAgents(AsyncResource):
         Only what cannot be sent at all (a missing file, a body that is not a mapping) raises
         locally; the config's content is the server's to judge.
         """
-        body = config_body(config, check=False)
+        content, content_type = config_body(config, check=False)
         try:
             return await self._client._request(
                 "POST",
                 "/agent/validate/",
-                content=body.content,
-                content_type=body.content_type,
+                content=content,
+                content_type=content_type,
                 parse=parse_validation,
             )
         except (BadRequestError, UnprocessableEntityError) as exc:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from .. import _serde
 from .._validation import path_segment
 from ..errors import InvalidRequestError
 from ..models import AddFilesResult, Collection
 from ._answers import parse_add_files, parse_collection
-from ._base import AsyncResource, collect, iterate, query, str_list, text_arg
+from ._base import AsyncResource, collect, iterate, json_body, query, str_list, text_arg
 
 
 class AsyncCollections(AsyncResource):
@@ -42,7 +41,7 @@ class AsyncCollections(AsyncResource):
         return await self._client._request(
             "POST",
             "/collections/",
-            content=_serde.dumps(body),
+            content=json_body(body, "the collection"),
             idempotent=False,
             parse=parse_collection,
         )
@@ -63,7 +62,7 @@ class AsyncCollections(AsyncResource):
         return await self._client._request(
             "POST",
             _path(collection_id) + "files/",
-            content=_serde.dumps({"file_ids": ids}),
+            content=json_body({"file_ids": ids}, "file_ids"),
             idempotent=False,
             parse=parse_add_files,
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .. import _serde
 from .._validation import path_segment
 from ..errors import (
     InvalidContentError,
@@ -14,7 +13,7 @@ from ..errors import (
 )
 from ..models import ChunkingStrategy, EmbeddingConfig, KnowledgeBase, KnowledgeBaseStatus
 from ._answers import parse_kb_status, parse_knowledge_base
-from ._base import AsyncResource, Client, str_list, text_arg, wait_until
+from ._base import AsyncResource, Client, json_body, str_list, text_arg, wait_until
 
 #: The fields ``PATCH /knowledge-bases/{id}/`` documents.
 UPDATABLE_FIELDS = frozenset(
@@ -128,7 +127,7 @@ class AsyncKnowledgeBases(AsyncResource):
         return await self._client._request(
             "POST",
             "/knowledge-bases/",
-            content=_json(body),
+            content=json_body(body, "the knowledge base"),
             idempotent=False,
             parse=parse_knowledge_base,
         )
@@ -161,7 +160,7 @@ class AsyncKnowledgeBases(AsyncResource):
             if body.get(key) is not None:
                 body[key] = _setting(body[key], kind, key)
         return await self._client._request(
-            "PATCH", path, content=_json(body), parse=parse_knowledge_base
+            "PATCH", path, content=json_body(body, "the knowledge base"), parse=parse_knowledge_base
         )
 
     async def check_status(self, kb_id: str) -> KnowledgeBaseStatus:
@@ -227,13 +226,6 @@ def _setting(value: object, kind: type[ChunkingStrategy] | type[EmbeddingConfig]
     raise InvalidContentError(
         f"{name} must be a {kind.__name__} or a mapping, not {type(value).__name__}"
     )
-
-
-def _json(body: Mapping[str, Any]) -> bytes:
-    try:
-        return _serde.dumps(body)
-    except (TypeError, ValueError) as exc:
-        raise InvalidContentError(f"the request cannot be encoded as JSON: {exc}") from exc
 
 
 def _path(kb_id: str) -> str:

@@ -127,10 +127,8 @@ class AsyncSessions(AsyncResource):
         ``application/yaml``). Both documented forms are accepted. A config that cannot be
         valid raises :class:`ConfigValidationError` before any request.
         """
-        body = config_body(config)
-        return await self._session(
-            "POST", "/sessions/", content=body.content, content_type=body.content_type
-        )
+        content, content_type = config_body(config)
+        return await self._session("POST", "/sessions/", content=content, content_type=content_type)
 
     async def from_agent(
         self, agent_key: str | None = None, *, agent_id: str | None = None
