@@ -1205,10 +1205,8 @@ async def test_fail_next_drop_closes_the_connection(amas_emulator: Emulator) -> 
 
 async def test_fail_next_delay_provokes_client_timeout(api: Api) -> None:
     api.amas_emulator.fail_next(status=503, delay=0.2)
-    started = time.monotonic()
-    with pytest.raises(asyncio.TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # the 503 would have been an answer
         await api.call("GET", "/sessions/x/", timeout=0.05)
-    assert time.monotonic() - started < 0.19
     assert api.amas_emulator.executed_turns == 0
 
 
@@ -1333,10 +1331,10 @@ async def test_rate_limit() -> None:
 
 
 async def test_latency_and_reset(api: Api) -> None:
-    api.amas_emulator.set_latency(0.1)
+    api.amas_emulator.set_latency(0.5)
     started = time.monotonic()
     assert (await api.call("GET", "/sessions/x/")).status == 404
-    assert time.monotonic() - started >= 0.1
+    assert time.monotonic() - started >= 0.5
     api.amas_emulator.fail_next(5)
     api.amas_emulator.respond_next(5)
     api.amas_emulator.fail_execution_next(count=3)
@@ -1346,7 +1344,7 @@ async def test_latency_and_reset(api: Api) -> None:
     started = time.monotonic()
     statuses = [(await api.call("GET", "/sessions/x/")).status for _ in range(3)]
     assert statuses == [404, 404, 404]
-    assert time.monotonic() - started < 0.25  # three latencies would take 0.3 s
+    assert time.monotonic() - started < 1.0  # three latencies would take 1.5 s
     session_id = await api.create(FLAT)
     assert (await api.execute(session_id)).body["status"] == "completed"
 
