@@ -18,14 +18,13 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from helpers import wait_until
-from multidict import CIMultiDictProxy
+from rawhttp import RawApi, Reply
 
 from amas_async.testing._emulator import (
     DEFAULT_API_KEY,
@@ -103,49 +102,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 # ---- helpers --------------------------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: CIMultiDictProxy[str]
-    raw: bytes
-
-    @property
-    def body(self) -> Any:
-        return json.loads(self.raw)
-
-
-class Api:
-    def __init__(self, amas_emulator: Emulator, http: aiohttp.ClientSession) -> None:
-        self.amas_emulator = amas_emulator
-        self.http = http
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-        auth: bool = True,
-        timeout: float | None = None,
-    ) -> Reply:
-        sent = {"x-api-key": self.amas_emulator.api_key} if auth else {}
-        sent.update(headers or {})
-        url = path if path.startswith("http") else self.amas_emulator.base_url + path
-        client_timeout = aiohttp.ClientTimeout(total=timeout) if timeout else None
-        async with self.http.request(
-            method,
-            url,
-            json=json_body,
-            data=data,
-            headers=sent,
-            params=params,
-            timeout=client_timeout,
-        ) as resp:
-            return Reply(resp.status, resp.headers, await resp.read())
-
+class Api(RawApi):
     async def create(self, config: Any) -> str:
         reply = await self.call("POST", "/sessions/", json_body=config)
         assert reply.status == 200, reply.raw

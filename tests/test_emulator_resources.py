@@ -12,13 +12,12 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from multidict import CIMultiDictProxy
+from rawhttp import RawApi
 
 from amas_async.models import SessionConfig
 from amas_async.testing import Emulator, RegisteredAgent, StoredFile
@@ -59,39 +58,7 @@ INLINE = {
 # ---- helpers --------------------------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: CIMultiDictProxy[str]
-    raw: bytes
-
-    @property
-    def body(self) -> Any:
-        return json.loads(self.raw)
-
-
-class Api:
-    def __init__(self, emu: Emulator, http: aiohttp.ClientSession) -> None:
-        self.emu = emu
-        self.http = http
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        params: Any = None,
-    ) -> Reply:
-        sent = {"x-api-key": self.emu.api_key, **(headers or {})}
-        url = path if path.startswith("http") else self.emu.base_url + path
-        async with self.http.request(
-            method, url, json=json_body, data=data, headers=sent, params=params
-        ) as resp:
-            return Reply(resp.status, resp.headers, await resp.read())
-
+class Api(RawApi):
     async def ok(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
         reply = await self.call(method, path, **kwargs)
         assert reply.status == status, reply.raw
@@ -199,7 +166,7 @@ async def test_create_agent_documented_shape(api: Api) -> None:
     got = await api.ok("GET", f"/agent/{agent['id']}/")
     assert set(got) == keys("agents-get.response.json")
     assert got == agent
-    assert [a.id for a in api.emu.agents] == [agent["id"]]
+    assert [a.id for a in api.amas_emulator.agents] == [agent["id"]]
 
 
 async def test_multi_agent_config_and_settings(api: Api) -> None:
@@ -256,7 +223,7 @@ async def test_create_agent_validation(api: Api, body: Any, field: str) -> None:
     error = await api.error("POST", "/agent/", 400, json_body=body)
     assert error["type"] == INVALID
     assert error["field"] == field
-    assert api.emu.agents == []
+    assert api.amas_emulator.agents == []
 
 
 async def test_same_agent_key_twice_is_a_conflict(api: Api) -> None:
@@ -375,7 +342,7 @@ async def test_validate_documented_answers(api: Api) -> None:
     assert reply.body == {"valid": True, "message": "Configuration is valid"}
     error = await api.error("POST", "/agent/validate/", 400, data=b"{oops")
     assert error["type"] == INVALID
-    assert api.emu.agents == []  # validating saves nothing
+    assert api.amas_emulator.agents == []  # validating saves nothing
 
 
 @pytest.mark.parametrize("status", [400, 422])
@@ -418,10 +385,12 @@ class ConfigLike:
 
 
 async def test_register_agent_takes_mappings_and_to_dict_objects(api: Api) -> None:
-    from_mapping = api.emu.register_agent({"name": "Mapped", "agent_type": "llm_agent"})
-    from_object = api.emu.register_agent(ConfigLike({"name": "Duck", "agent_type": "llm_agent"}))
+    from_mapping = api.amas_emulator.register_agent({"name": "Mapped", "agent_type": "llm_agent"})
+    from_object = api.amas_emulator.register_agent(
+        ConfigLike({"name": "Duck", "agent_type": "llm_agent"})
+    )
     config = SessionConfig(name="Support Agent", agent_type="llm_agent", system_prompt="Hi")
-    from_model = api.emu.register_agent(config)
+    from_model = api.amas_emulator.register_agent(config)
     assert isinstance(from_model, RegisteredAgent)
     assert (from_model.key, from_model.agent_key) == ("support_agent", "support_agent")
     assert from_model.config == config.to_dict()
@@ -433,13 +402,13 @@ async def test_register_agent_takes_mappings_and_to_dict_objects(api: Api) -> No
     got = await api.ok("GET", f"/agent/{from_object.id}/")
     assert got["system_config"] == {"name": "Duck", "agent_type": "llm_agent"}
 
-    replaced = api.emu.register_agent({"name": "Mapped", "agent_type": "react_agent"})
-    assert [a.key for a in api.emu.agents] == ["duck", "support_agent", "mapped"]
+    replaced = api.amas_emulator.register_agent({"name": "Mapped", "agent_type": "react_agent"})
+    assert [a.key for a in api.amas_emulator.agents] == ["duck", "support_agent", "mapped"]
     assert replaced.id != from_mapping.id
     with pytest.raises(TypeError, match="to_dict"):
-        api.emu.register_agent(42)  # type: ignore[arg-type]
+        api.amas_emulator.register_agent(42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="agent_type"):
-        api.emu.register_agent({"name": "x", "agent_type": "robot"})
+        api.amas_emulator.register_agent({"name": "x", "agent_type": "robot"})
 
 
 async def test_sessions_from_agents_created_over_http(api: Api) -> None:
@@ -459,7 +428,7 @@ async def test_sessions_from_agents_created_over_http(api: Api) -> None:
     for session_id, prompt in [(by_key["session_id"], "P"), (newer["session_id"], "Q")]:
         turn = await api.ok("POST", f"/runtime/{session_id}/execute/", json_body={"content": "hi"})
         assert turn["messages"][0]["content"] == f"[Helper] {prompt} | hi"
-    assert api.emu.session_state(newer["session_id"]).agent_id == created["id"]
+    assert api.amas_emulator.session_state(newer["session_id"]).agent_id == created["id"]
 
 
 # ---- files ----------------------------------------------------------------------------------
@@ -476,7 +445,7 @@ async def test_upload_documented_shape_and_bytes(api: Api) -> None:
     assert uploaded["status"] == "uploading"
     assert uploaded["tags"] == ["manual", "product"]
     assert ISO_Z.match(uploaded["created_at"])
-    stored = api.emu.files[uploaded["id"]]
+    stored = api.amas_emulator.files[uploaded["id"]]
     assert isinstance(stored, StoredFile)
     assert (stored.data, stored.size, stored.tags) == (PDF, len(PDF), ("manual", "product"))
     assert stored.media_type == "application/pdf"
@@ -489,9 +458,9 @@ async def test_file_processing_to_active(api: Api) -> None:
     assert set(pending) == keys("files-get.response.json")
     assert pending["status"] == "uploading"
     assert pending["processing_info"] is None
-    api.emu.advance_processing(uploaded["id"], 60)
+    api.amas_emulator.advance_processing(uploaded["id"], 60)
     assert (await api.ok("GET", path))["status"] == "uploading"
-    api.emu.finish_processing(uploaded["id"])
+    api.amas_emulator.finish_processing(uploaded["id"])
     active = await api.ok("GET", path)
     assert set(active) == keys("files-get.response.json")
     assert active["status"] == "active"
@@ -505,7 +474,7 @@ async def test_file_processing_to_active(api: Api) -> None:
 
 async def test_failed_file_processing(api: Api) -> None:
     uploaded = await api.upload()
-    api.emu.fail_processing(uploaded["id"], "Could not read the PDF")
+    api.amas_emulator.fail_processing(uploaded["id"], "Could not read the PDF")
     got = await api.ok("GET", f"/files/{uploaded['id']}/")
     assert got["status"] == "error"
     assert got["error_message"] == "Could not read the PDF"
@@ -562,7 +531,7 @@ async def test_upload_errors(api: Api, make_api: Any) -> None:
     small = await make_api(max_upload_bytes=10)
     error = await small.error("POST", "/files/", 413, data={"file": io_file(b"x" * 11)})
     assert error["field"] == "file"
-    assert small.emu.files == {}
+    assert small.amas_emulator.files == {}
 
 
 def io_file(data: bytes) -> Any:
@@ -575,7 +544,7 @@ async def test_file_list_filters(api: Api) -> None:
     manual = await api.upload(filename="Product_Manual.pdf", tags=["manual,product"])
     guide = await api.upload(filename="guide.pdf", tags=["manual"])
     photo = await api.upload(b"img", "photo.png", tags=["product"])
-    api.emu.finish_processing(manual["id"])
+    api.amas_emulator.finish_processing(manual["id"])
 
     async def ids(**params: Any) -> list[str]:
         listed = await api.ok("GET", "/files/", params=params)
@@ -590,7 +559,7 @@ async def test_file_list_filters(api: Api) -> None:
     assert await ids(tags="manual") == [manual["id"], guide["id"]]
     both = await api.ok("GET", "/files/", params=[("tags", "manual"), ("tags", "product")])
     assert [item["id"] for item in both] == [manual["id"]]
-    assert api.emu.requests[-1].query_values("tags") == ["manual", "product"]
+    assert api.amas_emulator.requests[-1].query_values("tags") == ["manual", "product"]
     assert await ids(tags="manual,product") == [manual["id"]]
     assert await ids(tags="nothing") == []
     for params, field in [
@@ -616,10 +585,10 @@ async def test_delete_is_a_soft_delete(api: Api) -> None:
     deleted_only = await api.ok("GET", "/files/", params={"status": "deleted"})
     assert [f["id"] for f in deleted_only] == [gone["id"]]
     assert (await api.ok("GET", f"/files/{gone['id']}/"))["status"] == "deleted"
-    api.emu.finish_processing(gone["id"])
+    api.amas_emulator.finish_processing(gone["id"])
     assert (await api.ok("GET", f"/files/{gone['id']}/"))["status"] == "deleted"
     assert (await api.call("DELETE", f"/files/{gone['id']}/")).status == 204
-    assert gone["id"] in api.emu.files
+    assert gone["id"] in api.amas_emulator.files
 
 
 # ---- collections ----------------------------------------------------------------------------
@@ -673,12 +642,12 @@ async def test_add_files_and_progress(api: Api) -> None:
     assert (first["data_source_name"], first["data_source_type"]) == ("f0.pdf", "document")
     assert first["data_source_size"] == len(PDF)
 
-    api.emu.advance_processing(collection_id, 40)
+    api.amas_emulator.advance_processing(collection_id, 40)
     assert {k: (await api.ok("GET", path))[k] for k in ("status", "progress")} == {
         "status": "running",
         "progress": 40,
     }
-    api.emu.finish_processing(collection_id)
+    api.amas_emulator.finish_processing(collection_id)
     done = await api.ok("GET", path)
     assert (done["status"], done["progress"]) == ("completed", 100)
     listed = await api.ok("GET", "/collections/", params={"status": "completed"})
@@ -722,7 +691,7 @@ async def test_collection_filters_and_failure(api: Api) -> None:
 
     assert await ids(search="product") == [product, described["id"]]
     assert await ids(status="pending") == [product, other, described["id"]]
-    api.emu.fail_processing(other, "Embedding service down")
+    api.amas_emulator.fail_processing(other, "Embedding service down")
     failed = await api.ok("GET", f"/collections/{other}/")
     assert failed["status"] == "failed"
     assert failed["error_message"] == "Embedding service down"
@@ -881,7 +850,7 @@ async def test_knowledge_base_progress_and_both_status_shapes(api: Api) -> None:
     assert first["knowledge_base"]["status"] == "pending"
     assert (await api.ok("GET", check))["status_updated"] is False
 
-    api.emu.advance_processing(kb_id, 45)
+    api.amas_emulator.advance_processing(kb_id, 45)
     running = await api.ok("GET", check)
     assert running["status_updated"] is True
     kb = running["knowledge_base"]
@@ -899,7 +868,7 @@ async def test_knowledge_base_progress_and_both_status_shapes(api: Api) -> None:
     )
     assert kb["success_rate"] == 0
 
-    api.emu.advance_processing(kb_id, 10)
+    api.amas_emulator.advance_processing(kb_id, 10)
     phase = (await api.ok("GET", check))["knowledge_base"]["processing_metadata"]["phase"]
     assert phase == "loading"
 
@@ -911,7 +880,7 @@ async def test_knowledge_base_progress_and_both_status_shapes(api: Api) -> None:
     assert legacy["failed_datasources"] == 0
     assert legacy["estimated_completion"] is None  # held: no estimate
 
-    api.emu.finish_processing(kb_id)
+    api.amas_emulator.finish_processing(kb_id)
     done = await api.ok("GET", check)
     kb = done["knowledge_base"]
     assert (kb["status"], kb["progress"], kb["success_rate"]) == ("completed", 100, 100)
@@ -932,8 +901,8 @@ async def test_knowledge_base_failures(api: Api) -> None:
     good = (await api.upload())["id"]
     bad = (await api.upload())["id"]
     partial = (await api.kb(selected_datasources=[good, bad]))["id"]
-    api.emu.fail_processing(bad, "Unreadable")
-    api.emu.finish_processing(partial)
+    api.amas_emulator.fail_processing(bad, "Unreadable")
+    api.amas_emulator.finish_processing(partial)
     kb = await api.ok("GET", f"/knowledge-bases/{partial}/")
     assert (kb["status"], kb["success_rate"]) == ("completed", 50)
     assert [d["id"] for d in kb["failed_datasources"]] == [bad]
@@ -942,17 +911,17 @@ async def test_knowledge_base_failures(api: Api) -> None:
     assert (legacy["failed_datasources"], legacy["processed_datasources"]) == (1, 2)
 
     only_bad = (await api.kb(selected_datasources=[bad]))["id"]
-    api.emu.finish_processing(only_bad)
+    api.amas_emulator.finish_processing(only_bad)
     assert (await api.ok("GET", f"/knowledge-bases/{only_bad}/"))["status"] == "failed"
 
     broken = (await api.kb(selected_datasources=[good]))["id"]
-    api.emu.advance_processing(broken, 30)
-    api.emu.fail_processing(broken, "Milvus unavailable")
+    api.amas_emulator.advance_processing(broken, 30)
+    api.amas_emulator.fail_processing(broken, "Milvus unavailable")
     checked = (await api.ok("GET", f"/knowledge-bases/{broken}/check_status/"))["knowledge_base"]
     assert (checked["status"], checked["progress"]) == ("failed", 30)
     assert checked["processing_metadata"]["message"] == "Milvus unavailable"
     assert (await api.ok("GET", f"/knowledge-bases/{broken}/status/"))["status"] == "failed"
-    api.emu.advance_processing(broken, 0)  # a failed object can be restarted
+    api.amas_emulator.advance_processing(broken, 0)  # a failed object can be restarted
     assert (await api.ok("GET", f"/knowledge-bases/{broken}/"))["status"] == "pending"
 
 
@@ -1033,12 +1002,12 @@ async def test_instant_processing(make_api: Any) -> None:
     kb = await api.ok("GET", f"/knowledge-bases/{created['id']}/")
     assert (kb["status"], kb["progress"]) == ("completed", 100)
 
-    api.emu.hold_processing()
-    assert api.emu.processing_held
+    api.amas_emulator.hold_processing()
+    assert api.amas_emulator.processing_held
     held = await api.upload()
     assert (await api.ok("GET", f"/files/{held['id']}/"))["status"] == "uploading"
-    api.emu.resume_processing()
-    assert not api.emu.processing_held
+    api.amas_emulator.resume_processing()
+    assert not api.amas_emulator.processing_held
     assert (await api.ok("GET", f"/files/{held['id']}/"))["status"] == "active"
 
 
@@ -1049,11 +1018,11 @@ async def test_processing_seconds_is_live(make_api: Any) -> None:
     legacy = await api.ok("GET", f"/knowledge-bases/{kb_id}/status/")
     assert legacy["status"] in ("pending", "running")
     assert legacy["progress"] < 1
-    api.emu.advance_processing(kb_id, 50)
+    api.amas_emulator.advance_processing(kb_id, 50)
     legacy = await api.ok("GET", f"/knowledge-bases/{kb_id}/status/")
     assert legacy["status"] == "running"
     assert ISO_Z.match(legacy["estimated_completion"])
-    api.emu.set_processing_seconds(0)
+    api.amas_emulator.set_processing_seconds(0)
     assert (await api.ok("GET", f"/files/{file_id}/"))["status"] == "active"
     assert (await api.ok("GET", f"/knowledge-bases/{kb_id}/"))["status"] == "completed"
 
@@ -1072,11 +1041,11 @@ async def test_advance_processing_checks_the_progress(api: Api) -> None:
     file_id = (await api.upload())["id"]
     for bad in (-1, 100.5, float("nan"), True):
         with pytest.raises(ValueError, match="progress"):
-            api.emu.advance_processing(file_id, bad)
+            api.amas_emulator.advance_processing(file_id, bad)
     with pytest.raises(KeyError):
-        api.emu.advance_processing("nope", 10)
+        api.amas_emulator.advance_processing("nope", 10)
     collection_id = await api.collection("Empty")
-    api.emu.finish_processing(collection_id)  # even without files
+    api.amas_emulator.finish_processing(collection_id)  # even without files
     assert (await api.ok("GET", f"/collections/{collection_id}/"))["status"] == "completed"
 
 
@@ -1097,14 +1066,14 @@ async def test_pagination_envelope_and_links(make_api: Any) -> None:
     assert first["count"] == 5
     assert first["previous"] is None
     assert [a["agent_key"] for a in first["results"]] == ["agent_0", "agent_1"]
-    assert first["next"] == f"{api.emu.base_url}/agent/?page=2"
+    assert first["next"] == f"{api.amas_emulator.base_url}/agent/?page=2"
     second = await api.ok("GET", first["next"])
     assert [a["agent_key"] for a in second["results"]] == ["agent_2", "agent_3"]
-    assert second["previous"] == f"{api.emu.base_url}/agent/"
+    assert second["previous"] == f"{api.amas_emulator.base_url}/agent/"
     third = await api.ok("GET", second["next"])
     assert [a["agent_key"] for a in third["results"]] == ["agent_4"]
     assert third["next"] is None
-    assert third["previous"] == f"{api.emu.base_url}/agent/?page=2"
+    assert third["previous"] == f"{api.amas_emulator.base_url}/agent/?page=2"
     for page in ("4", "0", "abc"):
         error = await api.error("GET", "/agent/", 404, params={"page": page})
         assert error == {"type": NOT_FOUND, "message": "Invalid page."}
@@ -1114,10 +1083,10 @@ async def test_pagination_envelope_and_links(make_api: Any) -> None:
     params = [("tags", "a"), ("tags", "b"), ("search", "m")]
     page = await api.ok("GET", "/files/", params=params)
     assert page["count"] == 3
-    assert page["next"] == f"{api.emu.base_url}/files/?tags=a&tags=b&search=m&page=2"
+    assert page["next"] == f"{api.amas_emulator.base_url}/files/?tags=a&tags=b&search=m&page=2"
     last = await api.ok("GET", page["next"])
     assert len(last["results"]) == 1
-    assert last["previous"] == f"{api.emu.base_url}/files/?tags=a&tags=b&search=m"
+    assert last["previous"] == f"{api.amas_emulator.base_url}/files/?tags=a&tags=b&search=m"
 
     empty = await api.ok("GET", "/collections/")
     assert empty == {"count": 0, "next": None, "previous": None, "results": []}
@@ -1127,13 +1096,13 @@ async def test_pagination_envelope_and_links(make_api: Any) -> None:
 
 
 async def test_faults_and_recording_apply(api: Api) -> None:
-    api.emu.fail_next(status=503, path="/files/", method="POST")
+    api.amas_emulator.fail_next(status=503, path="/files/", method="POST")
     form = aiohttp.FormData()
     form.add_field("file", PDF, filename="a.pdf")
     assert (await api.call("POST", "/files/", data=form)).status == 503
-    assert api.emu.files == {}
+    assert api.amas_emulator.files == {}
     uploaded = await api.upload()
-    sent = api.emu.requests[-1]
+    sent = api.amas_emulator.requests[-1]
     assert (sent.method, sent.path) == ("POST", "/api/v1/files/")
     assert b'name="file"' in sent.body
     reply = await api.call("GET", f"/files/{uploaded['id']}/", headers={"x-api-key": "wrong"})
