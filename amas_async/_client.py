@@ -116,6 +116,11 @@ class AsyncAmas:
     with ``amas_async.testing.MockTransport``. The client closes its transport when it is
     closed.
 
+    ``base_url`` must be ``https://``, or plain ``http://`` to this machine (``localhost``,
+    ``127.0.0.0/8``, ``::1``), as the key is sent with every request: another ``http`` host
+    is refused unless ``allow_insecure_http=True`` (when None, the environment variable
+    ``AMAS_ALLOW_INSECURE_HTTP=1`` opts in). A URL with ``user:password@`` is refused.
+
     Use it as ``async with AsyncAmas() as client:`` or call :meth:`aclose`. The transport is
     used from the event loop of the first call; a closed client cannot be reopened.
     """
@@ -133,13 +138,17 @@ class AsyncAmas:
         middlewares: Sequence[Middleware] = (),
         throttle: Throttle | None = None,
         transport: AsyncTransport | None = None,
+        allow_insecure_http: bool | None = None,
     ) -> None:
+        if allow_insecure_http is not None and not isinstance(allow_insecure_http, bool):
+            raise InvalidContentError("allow_insecure_http must be True, False or None")
         config = make_config(
             api_key=api_key,
             base_url=base_url,
             timeout=timeout,
             limits=limits,
             default_headers=default_headers,
+            allow_insecure_http=allow_insecure_http,
         )
         for middleware in middlewares:
             if not callable(middleware):

@@ -7,10 +7,13 @@ reading the environment and a misconfiguration fails at construction, not on the
 from __future__ import annotations
 
 import enum
+import ipaddress
 import math
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -20,6 +23,9 @@ from .errors import AmasError, InvalidContentError, InvalidRequestError
 DEFAULT_BASE_URL = "https://api-be.atthene.com/api/v1"
 API_KEY_ENV = "AMAS_API_KEY"
 BASE_URL_ENV = "AMAS_BASE_URL"
+INSECURE_HTTP_ENV = "AMAS_ALLOW_INSECURE_HTTP"
+#: The default cap on one answer's body: far above any documented answer.
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 USER_AGENT = f"amas-async/{__version__}"
 
 
@@ -85,13 +91,30 @@ class Timeout:
 TimeoutTypes = Timeout | float | int | None
 
 
+def _check_size(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidContentError(f"Limits.{attribute.name} must be an int (bytes)")
+    if value < 1:
+        raise InvalidRequestError(f"Limits.{attribute.name} must be at least 1 byte")
+
+
 @attrs.frozen
 class Limits:
-    """Connection pool limits: ``max_connections`` in all, ``max_per_host`` to one host."""
+    """Limits of the default transport: its connection pool and the size of an answer.
+
+    ``max_connections`` in all, ``max_per_host`` to one host (0: no limit beyond
+    ``max_connections``), idle connections kept ``keepalive_timeout`` seconds.
+    ``max_response_bytes`` caps how much of one answer the client reads (64 MiB by default,
+    far above any documented answer; the size is that of the decoded body): a larger one
+    fails with :class:`~amas_async.ResponseTooLargeError` instead of filling memory.
+    """
 
     max_connections: int = 100
     max_per_host: int = 0  # 0: no per-host limit beyond max_connections
     keepalive_timeout: float = 30.0
+    max_response_bytes: int = attrs.field(
+        default=DEFAULT_MAX_RESPONSE_BYTES, validator=_check_size, kw_only=True
+    )
 
 
 @attrs.frozen(repr=False)
@@ -127,18 +150,78 @@ def resolve_api_key(api_key: str | None) -> str:
     return key.strip()
 
 
-def resolve_base_url(base_url: str | None) -> str:
-    """The base URL from the argument, ``AMAS_BASE_URL`` or the default, without a trailing /."""
+def resolve_base_url(base_url: str | None, allow_insecure_http: bool | None = None) -> str:
+    """The base URL from the argument, ``AMAS_BASE_URL`` or the default, without a trailing /.
+
+    Refused: anything but an absolute ``https``/``http`` URL; user info (``user:pass@``: the
+    API key is the credential, and a password would end up in reprs and messages; none of it
+    is ever quoted back); plain ``http`` to a host other than this machine, where the key
+    would travel in clear text, unless ``allow_insecure_http`` (or, when that is None,
+    ``AMAS_ALLOW_INSECURE_HTTP=1``) says so.
+    """
     url = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     if not isinstance(url, str):
         raise InvalidContentError(f"base_url must be a str, not {type(url).__name__}")
     url = url.strip().rstrip("/")
+    shown = _USERINFO.sub(r"\1", url, count=1)
+    if shown != url:
+        raise InvalidRequestError(
+            f"base_url must not contain user info ('user:password@'); got {shown!r} with it "
+            "removed. The API key is the credential: pass api_key=... (or set AMAS_API_KEY)"
+        )
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
         raise AmasError(f"base_url must be an absolute http(s) URL, got {url!r}")
     if "?" in url or "#" in url:
         raise AmasError(f"base_url must not contain a query or fragment, got {url!r}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number 0-65535)
+    except ValueError as exc:
+        raise AmasError(f"base_url is not a valid URL ({exc}), got {url!r}") from None
+    host = parts.hostname or ""
+    if not host:
+        raise AmasError(f"base_url has no host, got {url!r}")
+    if parts.scheme.lower() == "http" and not is_loopback(host):
+        allowed = allow_insecure_http
+        if allowed is None:
+            allowed = _env_flag(INSECURE_HTTP_ENV)
+        if not allowed:
+            raise InvalidRequestError(
+                f"base_url {url!r} is plain http to {host!r}, which is not this machine: the "
+                "API key would travel unencrypted. Use https://, or, for a server on a network "
+                "you trust, opt in with AsyncAmas(..., allow_insecure_http=True) or the "
+                f"environment variable {INSECURE_HTTP_ENV}=1"
+            )
     return url
+
+
+# User info: what comes before an "@" in the authority (the part up to the first "/", "?" or
+# "#" after an optional "scheme://"), scheme or not.
+_USERINFO = re.compile(r"^([^:/?#]*://)?[^/?#]*@")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's host name or address) is this machine's loopback."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always loopback
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _env_flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise AmasError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
 
 
 def make_config(
@@ -148,6 +231,7 @@ def make_config(
     timeout: TimeoutTypes,
     limits: Limits | None,
     default_headers: Mapping[str, str] | None,
+    allow_insecure_http: bool | None = None,
 ) -> ClientConfig:
     """Resolve constructor arguments and the environment into a :class:`ClientConfig`."""
     headers = {"User-Agent": USER_AGENT}
@@ -157,7 +241,7 @@ def make_config(
         headers[name] = value
     return ClientConfig(
         api_key=resolve_api_key(api_key),
-        base_url=resolve_base_url(base_url),
+        base_url=resolve_base_url(base_url, allow_insecure_http),
         timeout=Timeout.of(timeout),
         limits=limits or Limits(),
         default_headers=headers,

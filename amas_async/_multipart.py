@@ -11,12 +11,18 @@ from __future__ import annotations
 import io
 import mimetypes
 import os
+import stat
 from collections.abc import Sequence
 from typing import BinaryIO
 
 import attrs
 
-from .errors import InputFileNotFoundError, InvalidContentError, InvalidRequestError
+from .errors import (
+    InputFileNotFoundError,
+    InvalidContentError,
+    InvalidFileError,
+    InvalidRequestError,
+)
 
 FileTypes = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 
@@ -73,6 +79,8 @@ class FileSource:
                 return open(self.path, "rb")
             except FileNotFoundError:
                 raise InputFileNotFoundError(self.path) from None
+            except OSError as exc:  # gone unreadable since it was checked
+                raise InvalidFileError(self.path, _unreadable(exc)) from exc
         return io.BytesIO(self.data or b"")
 
 
@@ -94,30 +102,57 @@ class MultipartBody:
     fields: Sequence[tuple[str, str]] = ()
 
 
-def _read_head(path: str, size: int = 32) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read(size)
+def _unreadable(exc: OSError) -> str:
+    return f"it cannot be read ({exc.strerror or exc})"
+
+
+def checked_path(path: str) -> int:
+    """The size of the regular, non-empty file at ``path``, or a clear error (nothing sent).
+
+    :class:`InputFileNotFoundError` when nothing is there; :class:`InvalidFileError` for a
+    directory, a device or pipe, an empty file, or one that cannot be read.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputFileNotFoundError(path) from None
+    except OSError as exc:
+        raise InvalidFileError(path, _unreadable(exc)) from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise InvalidFileError(path, "it is a directory; give the path of a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidFileError(path, "it is not a regular file (a device, pipe or socket)")
+    if info.st_size == 0:
+        raise InvalidFileError(path, "it is empty (0 bytes)")
+    return info.st_size
+
+
+def read_head(path: str, size: int = 32) -> bytes:
+    """The first ``size`` bytes of a file :func:`checked_path` accepted."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except OSError as exc:
+        raise InvalidFileError(path, _unreadable(exc)) from exc
 
 
 def file_source(file: object, *, filename: str | None) -> tuple[FileSource, str | None, bytes]:
     """Validate a user's file argument: (source, default filename, first bytes).
 
-    Paths must exist and be regular files; bytes are kept; binary file objects are read from
-    their current position (once, so that every attempt can send the same bytes).
+    Paths must be regular, non-empty, readable files; bytes are kept; binary file objects are
+    read from their current position (once, so that every attempt can send the same bytes).
+    Empty content is refused whatever its form: an upload of nothing is a mistake.
     """
     if isinstance(file, (str, os.PathLike)):
         path = os.fspath(file)
         if not isinstance(path, str):
             raise InvalidContentError("a file path must be a str or os.PathLike[str]")
-        if not os.path.isfile(path):
-            raise InputFileNotFoundError(path)
-        return (
-            FileSource(path=path, size=os.path.getsize(path)),
-            os.path.basename(path),
-            _read_head(path),
-        )
+        size = checked_path(path)
+        return FileSource(path=path, size=size), os.path.basename(path), read_head(path)
     if isinstance(file, (bytes, bytearray, memoryview)):
         data = bytes(file)
+        if not data:
+            raise InvalidFileError(None, "the bytes given are empty (0 bytes)")
         return FileSource(data=data, size=len(data)), filename, data[:32]
     read = getattr(file, "read", None)
     if callable(read):
@@ -129,6 +164,12 @@ def file_source(file: object, *, filename: str | None) -> tuple[FileSource, str 
             )
         if not isinstance(data, (bytes, bytearray)):
             raise InvalidContentError("file.read() must return bytes")
+        if not data:
+            where = repr(name) if isinstance(name, str) else "the file object"
+            raise InvalidFileError(
+                name if isinstance(name, str) else None,
+                f"reading {where} from its current position gave 0 bytes",
+            )
         default_name = os.path.basename(name) if isinstance(name, str) else None
         return FileSource(data=bytes(data), size=len(data)), default_name, bytes(data[:32])
     raise InvalidContentError(

@@ -5,7 +5,8 @@ The tree::
     AmasError                         base of everything the SDK raises
     ├── InvalidRequestError           bad input caught locally; nothing was sent (also ValueError)
     │   ├── ConfigValidationError     a session config that cannot be valid (.field, .reason)
-    │   └── InputFileNotFoundError    a file to read that does not exist (also FileNotFoundError)
+    │   ├── InputFileNotFoundError    a file to read that does not exist (also FileNotFoundError)
+    │   └── InvalidFileError          a file that cannot be uploaded: empty, a directory, unreadable
     ├── InvalidContentError           content of a type the API cannot take (also TypeError)
     ├── APIConnectionError            could not reach the server, or the connection broke
     │   └── APITimeoutError           a connect/read/total timeout expired
@@ -19,6 +20,7 @@ The tree::
     │   ├── RateLimitError            429 (.retry_after)
     │   └── InternalServerError       >= 500
     ├── ResponseValidationError       a 2xx whose body is not what the API documents
+    │   └── ResponseTooLargeError     an answer larger than Limits.max_response_bytes (any status)
     ├── ExecutionError                a 2xx whose run ended with status "error" or "timeout"
     ├── ProcessingError               a file or knowledge base whose processing failed (wait())
     └── WaitTimeoutError              wait() gave up: still processing (also TimeoutError)
@@ -49,12 +51,14 @@ __all__ = [
     "ExecutionError",
     "InputFileNotFoundError",
     "InternalServerError",
+    "InvalidFileError",
     "InvalidContentError",
     "InvalidRequestError",
     "NotFoundError",
     "PermissionDeniedError",
     "ProcessingError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
@@ -147,6 +151,15 @@ class ExecutionLike(Protocol):
 #: The response headers that may carry a request id, most specific first.
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id")
 _SNIPPET = 200
+#: The most characters of an answer's text an error message quotes (``.body`` keeps it all).
+MAX_QUOTED = 500
+
+
+def clip(text: str, limit: int = MAX_QUOTED) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters]"
 
 
 class AmasError(Exception):
@@ -183,6 +196,20 @@ class InputFileNotFoundError(InvalidRequestError, FileNotFoundError):
 
     def __str__(self) -> str:
         return f"file not found: {self.path!r}"
+
+
+class InvalidFileError(InvalidRequestError):
+    """A file that cannot be uploaded: empty, a directory, unreadable; nothing was sent.
+
+    Also raised for such a file given to ``ImagePart.from_path``. ``path`` is the path given
+    (None for bytes or a file object) and ``reason`` says what is wrong with it.
+    """
+
+    def __init__(self, path: str | None, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        what = f"{path!r}" if path is not None else "the upload"
+        super().__init__(f"cannot upload {what}: {reason}")
 
 
 class InvalidContentError(AmasError, TypeError):
@@ -350,6 +377,42 @@ class ResponseValidationError(AmasError):
         )
 
 
+class ResponseTooLargeError(ResponseValidationError):
+    """An answer whose body is larger than ``Limits.max_response_bytes``; it was not kept.
+
+    Raised whatever the status, as soon as the declared ``Content-Length`` or the bytes read
+    so far pass the cap; the connection is closed, not reused. ``limit`` is the cap and
+    ``size`` the declared length (None when the answer did not declare one). ``body`` is None.
+    Not retried: the same request would get the same answer.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: int,
+        size: int | None = None,
+        status_code: int | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.limit = limit
+        self.size = size
+        what = f"declares {size} bytes, more than" if size is not None else "is larger than"
+        super().__init__(
+            f"the answer {what} the client's limit of {limit} bytes; not read. "
+            "Raise the limit with limits=amas_async.Limits(max_response_bytes=...)",
+            status_code=status_code,
+            method=method,
+            url=url,
+        )
+
+    def at(self, *, status_code: int, method: str, url: str) -> ResponseTooLargeError:
+        """The same error, placed: a new one carrying the answer's status, method and URL."""
+        return type(self)(
+            limit=self.limit, size=self.size, status_code=status_code, method=method, url=url
+        )
+
+
 class ExecutionError(AmasError):
     """An execution the server accepted (2xx) whose run ended ``error`` or ``timeout``.
 
@@ -364,7 +427,7 @@ class ExecutionError(AmasError):
         detail = ""
         error = execution.metadata.get("error") if execution.metadata else None
         if isinstance(error, Mapping) and error.get("message"):
-            detail = f": {error['message']}"
+            detail = f": {clip(str(error['message']))}"
         super().__init__(f"execution ended with status {execution.status!r}{detail}")
 
     @property
@@ -443,15 +506,18 @@ def _describe_body(body: Any) -> tuple[str | None, str | None]:
         if isinstance(error, Mapping):
             message = error.get("message") or error.get("detail")
             etype = error.get("type") or error.get("code")
-            return (str(message) if message else None, str(etype) if etype else None)
+            return (
+                clip(str(message)) if message else None,
+                clip(str(etype), 100) if etype else None,
+            )
         if isinstance(error, str) and error:
-            return error, None
+            return clip(error), None
         detail = body.get("detail")
         if detail:
-            return (detail if isinstance(detail, str) else json.dumps(detail)), None
+            return clip(detail if isinstance(detail, str) else json.dumps(detail)), None
         message = body.get("message")
         if isinstance(message, str) and message:
-            return message, None
+            return clip(message), None
         fields = []
         for key, value in body.items():
             if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
@@ -498,6 +564,8 @@ def make_status_error(
     """
     body = decode_error_body(content)
     message, error_type = _describe_body(body)
+    if message and message.startswith(f"{status} "):  # a page titled "502 Bad Gateway"
+        message = message[len(str(status)) + 1 :].strip()
     if not message:
         message = reason or f"HTTP {status}"
     request_id = next((headers[h] for h in REQUEST_ID_HEADERS if headers.get(h)), None)

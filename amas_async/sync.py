@@ -594,6 +594,7 @@ class Amas:
         middlewares: Sequence[Middleware] = (),
         throttle: Throttle | None = None,
         transport: AsyncTransport | None = None,
+        allow_insecure_http: bool | None = None,
     ) -> None:
         root = AsyncAmas(
             api_key=api_key,
@@ -606,6 +607,7 @@ class Amas:
             middlewares=middlewares,
             throttle=throttle,
             transport=transport,
+            allow_insecure_http=allow_insecure_http,
         )
         runner = _Runner(root)
         self._setup(root, runner, None)

@@ -294,7 +294,8 @@ async def test_malformed_answers(amas_emulator: Emulator, amas_client: amas.Asyn
     amas_emulator.respond_next(status=502, body=html, content_type="text/html")
     with pytest.raises(amas.InternalServerError) as bad_gateway:
         await amas_client.sessions.get("abc")
-    assert bad_gateway.value.message == "502 Bad Gateway"
+    assert bad_gateway.value.message == "Bad Gateway"  # the page title, without its status
+    assert str(bad_gateway.value).startswith("502 Bad Gateway (GET ")
     assert bad_gateway.value.body == html
 
     amas_emulator.respond_next(status=200, body=b"")

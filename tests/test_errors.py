@@ -187,7 +187,7 @@ HTML_502 = (
         (400, '{"message": "plain message"}', "application/json", "plain message", None, None),
         (400, '["first problem", "second"]', "application/json", None, None, None),
         (500, "Internal Server Error", "text/plain", "Internal Server Error", None, None),
-        (502, HTML_502, "text/html", "502 Bad Gateway", None, HTML_502),
+        (502, HTML_502, "text/html", "Bad Gateway", None, HTML_502),
         (503, "", "text/plain", None, None, ""),
         (500, '{"error": {"type": "x", "message"', "application/json", None, None, None),
         (500, "\xff\xfe garbage \x00", "application/octet-stream", None, None, None),

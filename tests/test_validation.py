@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -382,6 +383,75 @@ async def test_content_with_bad_parts(
     nothing_sent(mock_api)
 
 
+@pytest.mark.parametrize(
+    ("url", "scheme"),
+    [
+        ("file:///etc/passwd", "file"),
+        ("javascript:alert(1)", "javascript"),
+        ("ftp://files.test/a.png", "ftp"),
+        ("gopher://x.test/", "gopher"),
+        ("FILE:///etc/passwd", "file"),
+    ],
+)
+def test_part_urls_with_other_schemes_are_refused(url: str, scheme: str) -> None:
+    for make in (amas.ImagePart, amas.FilePart):
+        with pytest.raises(amas.InvalidContentError) as caught:
+            make(url)
+        message = str(caught.value)
+        assert message.startswith(f"{make.__name__}: ")  # names the part
+        assert f"scheme {scheme!r}" in message  # and the scheme
+
+
+@pytest.mark.parametrize(
+    "url", ["/etc/passwd", "photo.png", "", " https://x.test/a.png", "https:///a.png", "http://"]
+)
+def test_part_urls_must_be_absolute_with_a_host(url: str) -> None:
+    with pytest.raises(amas.InvalidContentError, match=r"^ImagePart: "):
+        amas.ImagePart(url)
+
+
+def test_data_urls_only_for_images() -> None:
+    assert amas.ImagePart("data:image/png;base64,AAAA").url.startswith("data:image/png")
+    with pytest.raises(amas.InvalidContentError, match="no image"):
+        amas.ImagePart("data:text/html,<script>x</script>")
+    with pytest.raises(amas.InvalidContentError, match="scheme 'data'"):
+        amas.FilePart("data:application/pdf;base64,AAAA")
+    assert amas.ImagePart("http://images.test/a.png").url == "http://images.test/a.png"
+    assert amas.FilePart("https://files.test/a.pdf").url == "https://files.test/a.pdf"
+
+
+@pytest.mark.parametrize(
+    ("part", "named"),
+    [
+        (
+            {"type": "image_url", "image_url": {"url": "file:///etc/passwd"}},
+            "content[1] (image_url)",
+        ),
+        ({"type": "image_url", "image_url": "javascript:x"}, "content[1] (image_url)"),
+        ({"type": "image_url", "image_url": {"url": 42}}, "content[1] (image_url)"),
+        ({"type": "file", "file_url": "file:///etc/passwd"}, "content[1] (file)"),
+        ({"type": "file", "file_url": "data:image/png;base64,AA"}, "content[1] (file)"),
+    ],
+)
+async def test_mapping_parts_with_bad_urls_are_refused_before_sending(
+    part: dict[str, Any], named: str, client: amas.AsyncAmas, mock_api: aioresponses
+) -> None:
+    with pytest.raises(amas.InvalidContentError) as caught:
+        await client.runtime.execute(SID, [amas.TextPart("look"), part])
+    assert str(caught.value).startswith(named)
+    nothing_sent(mock_api)
+
+
+async def test_an_upload_with_a_hostile_url_is_not_sent_back(
+    client: amas.AsyncAmas, mock_api: aioresponses
+) -> None:
+    """An ImageUpload's URL comes from the server; it is checked like a user's."""
+    upload = amas.ImageUpload(url="file:///etc/shadow")
+    with pytest.raises(amas.InvalidContentError, match=r"^content\[0\] \(ImageUpload\).*'file'"):
+        await client.runtime.execute(SID, [upload])
+    nothing_sent(mock_api)
+
+
 async def test_unknown_part_types_are_passed_through(
     client: amas.AsyncAmas, mock_api: aioresponses
 ) -> None:
@@ -491,8 +561,55 @@ async def test_upload_missing_path(
 async def test_upload_directory(
     tmp_path: Path, client: amas.AsyncAmas, mock_api: aioresponses
 ) -> None:
-    with pytest.raises(amas.InputFileNotFoundError):
-        await client.images.upload(tmp_path)
+    for upload in (client.images.upload, client.files.upload):
+        with pytest.raises(amas.InvalidFileError, match="is a directory") as caught:
+            await upload(tmp_path)
+        assert caught.value.path == str(tmp_path)
+        assert not isinstance(caught.value, FileNotFoundError)  # it is there: not "not found"
+    with pytest.raises(amas.InvalidFileError, match="is a directory"):
+        amas.ImagePart.from_path(tmp_path)
+    nothing_sent(mock_api)
+
+
+async def test_upload_empty_file_is_refused(
+    tmp_path: Path, client: amas.AsyncAmas, mock_api: aioresponses
+) -> None:
+    """A 0-byte ``.png`` used to go out as an image (its type guessed from the name)."""
+    path = tmp_path / "photo.png"
+    path.write_bytes(b"")
+    for upload in (client.images.upload, client.files.upload):
+        with pytest.raises(amas.InvalidFileError, match=r"empty \(0 bytes\)") as caught:
+            await upload(path)
+        assert caught.value.path == str(path)
+        assert isinstance(caught.value, amas.InvalidRequestError)
+    with pytest.raises(amas.InvalidFileError, match="empty"):
+        await client.images.upload(b"", media_type="image/png")
+    with pytest.raises(amas.InvalidFileError, match="empty"):
+        await client.files.upload(b"", filename="notes.txt")
+    with path.open("rb") as handle, pytest.raises(amas.InvalidFileError, match="0 bytes"):
+        await client.files.upload(handle)
+    with pytest.raises(amas.InvalidFileError, match="empty"):
+        amas.ImagePart.from_path(path)
+    with pytest.raises(amas.InvalidFileError, match="empty"):
+        amas.ImagePart.from_bytes(b"", "image/png")
+    nothing_sent(mock_api)
+
+
+async def test_upload_of_a_device_or_an_unreadable_file(
+    tmp_path: Path, client: amas.AsyncAmas, mock_api: aioresponses
+) -> None:
+    with pytest.raises(amas.InvalidFileError, match="not a regular file"):
+        await client.files.upload("/dev/null")
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(PNG)
+    secret.chmod(0)
+    try:
+        readable = os.access(secret, os.R_OK)  # root reads anything
+        if not readable:
+            with pytest.raises(amas.InvalidFileError, match="cannot be read"):
+                await client.images.upload(secret)
+    finally:
+        secret.chmod(0o600)
     nothing_sent(mock_api)
 
 

@@ -4,18 +4,76 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from .. import _readers
-from .._multipart import guess_media_type, sniff_media_type
-from ..errors import InputFileNotFoundError, InvalidContentError, InvalidRequestError
+from .._multipart import checked_path, guess_media_type, sniff_media_type
+from ..errors import InvalidContentError, InvalidFileError, InvalidRequestError
 
-__all__ = ["Content", "ContentPart", "FilePart", "ImagePart", "ImageUpload", "TextPart"]
+__all__ = [
+    "Content",
+    "ContentPart",
+    "FilePart",
+    "ImagePart",
+    "ImageUpload",
+    "TextPart",
+    "check_part_url",
+]
 
 _str = attrs.validators.instance_of(str)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*\Z")
+_WEB_SCHEMES = ("http", "https")
+
+
+def check_part_url(url: object, part: str, *, image: bool) -> str:
+    """``url`` if a content part may carry it, else :class:`InvalidContentError` naming ``part``.
+
+    Parts carry ``https://`` or ``http://`` URLs with a host; image parts also base64
+    ``data:`` URLs. Anything else (``file:``, ``javascript:``, a bare path) would ask the
+    server to read from somewhere it must not, so it is refused before anything is sent.
+    """
+    if not isinstance(url, str):
+        raise InvalidContentError(f"{part}: the URL must be a str, not {type(url).__name__}")
+    scheme, colon, rest = url[:2048].partition(":")
+    shown = url if len(url) <= 80 else url[:77] + "..."
+    if not colon or not _SCHEME.match(scheme):
+        hint = (
+            "use ImagePart.from_path() for a local image, or client.images.upload()"
+            if image
+            else "upload the file first and use its URL"
+        )
+        raise InvalidContentError(
+            f"{part}: {shown!r} is not an absolute URL; give an https:// URL ({hint})"
+        )
+    scheme = scheme.lower()
+    if scheme in _WEB_SCHEMES:
+        host = (
+            rest[2:].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0] if rest[:2] == "//" else ""
+        )
+        if not host.rpartition("@")[2]:
+            raise InvalidContentError(f"{part}: {shown!r} has no host")
+        return url
+    if scheme == "data" and image:
+        if not rest[:6].lower() == "image/":
+            raise InvalidContentError(
+                f"{part}: {shown!r} is a data: URL of no image (it must start data:image/...)"
+            )
+        return url
+    allowed = "https, http or data (base64 images)" if image else "https or http"
+    raise InvalidContentError(
+        f"{part}: URL scheme {scheme!r} is not allowed; content parts take {allowed} URLs"
+    )
+
+
+def _checked_url(part: str, *, image: bool) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        check_part_url(value, part, image=image)
+
+    return check
 
 
 @attrs.frozen
@@ -34,8 +92,8 @@ class ImagePart:
     ``data:`` URL (see :meth:`from_path` and :meth:`from_bytes`).
     """
 
-    url: str = attrs.field(validator=_str)
-    """Where the image is: an ``https://`` URL or a ``data:`` URL."""
+    url: str = attrs.field(validator=_checked_url("ImagePart", image=True))
+    """Where the image is: an ``https://`` (or ``http://``) URL or a ``data:`` URL."""
 
     @classmethod
     def from_bytes(
@@ -48,6 +106,8 @@ class ImagePart:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InvalidContentError(f"data must be bytes, not {type(data).__name__}")
         raw = bytes(data)
+        if not raw:
+            raise InvalidFileError(None, "the image is empty (0 bytes)")
         media_type = media_type or sniff_media_type(raw[:32])
         if media_type is None:
             raise InvalidRequestError(
@@ -63,10 +123,12 @@ class ImagePart:
         ``client.images.upload(path)``, which streams the file and returns a URL.
         """
         name = os.fspath(path)
-        if not os.path.isfile(name):
-            raise InputFileNotFoundError(name)
-        with open(name, "rb") as handle:
-            raw = handle.read()
+        checked_path(name)  # a regular, non-empty, readable file
+        try:
+            with open(name, "rb") as handle:
+                raw = handle.read()
+        except OSError as exc:
+            raise InvalidFileError(name, f"it cannot be read ({exc.strerror or exc})") from exc
         media_type = media_type or guess_media_type(name, raw[:32])
         if media_type is None:
             raise InvalidRequestError(f"cannot tell the media type of {name!r}; pass media_type=")
@@ -75,10 +137,10 @@ class ImagePart:
 
 @attrs.frozen
 class FilePart:
-    """A file part: ``{"type": "file", "file_url": ...}``."""
+    """A file part: ``{"type": "file", "file_url": ...}``; ``url`` is an ``https://`` URL."""
 
-    url: str = attrs.field(validator=_str)
-    """Where the file is."""
+    url: str = attrs.field(validator=_checked_url("FilePart", image=False))
+    """Where the file is: an ``https://`` (or ``http://``) URL."""
 
 
 @attrs.frozen

@@ -29,6 +29,7 @@ from ..models import (
     SessionStatus,
     TextPart,
 )
+from ..models.content import check_part_url
 from ._base import AsyncResource
 
 
@@ -191,8 +192,11 @@ _NEEDED_KEY = {"text": "text", "image_url": "image_url", "file": "file_url"}
 def _part_to_wire(part: object, index: int) -> object:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
-    if isinstance(part, (ImagePart, ImageUpload)):
+    if isinstance(part, ImagePart):  # its URL was checked when it was made
         return {"type": "image_url", "image_url": {"url": part.url}}
+    if isinstance(part, ImageUpload):  # a URL the server gave: checked as a user's would be
+        url = check_part_url(part.url, f"content[{index}] (ImageUpload)", image=True)
+        return {"type": "image_url", "image_url": {"url": url}}
     if isinstance(part, FilePart):
         return {"type": "file", "file_url": part.url}
     if isinstance(part, str):
@@ -206,6 +210,12 @@ def _part_to_wire(part: object, index: int) -> object:
         needed = _NEEDED_KEY.get(kind)
         if needed is not None and needed not in part:
             raise InvalidRequestError(f"content[{index}] of type {kind!r} needs {needed!r}")
+        if kind == "image_url":
+            image = part["image_url"]
+            given = image.get("url") if isinstance(image, Mapping) else image
+            check_part_url(given, f"content[{index}] (image_url)", image=True)
+        elif kind == "file":
+            check_part_url(part["file_url"], f"content[{index}] (file)", image=False)
         return part
     raise InvalidContentError(f"{_CONTENT_HELP}; content[{index}] is a {type(part).__name__}")
 
