@@ -96,20 +96,27 @@ class Throttle:
         return self._in_flight
 
     async def acquire(self) -> None:
-        """Wait for the pause, a concurrency slot and a token; then hold a slot."""
+        """Wait for the pause, a concurrency slot and a token; then hold a slot.
+
+        Slots go to waiters first come, first served: a freed slot is handed to the first
+        waiter (it counts as held from then on), so a caller that releases and comes straight
+        back queues behind the waiters instead of taking the slot again.
+        """
         await self._wait_for_pause()
-        while self._in_flight >= self._slots():
+        if self._in_flight >= self._slots():
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
-                await waiter
+                await waiter  # done: _wake handed a slot over
             except BaseException:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
-                elif not waiter.cancelled():
-                    self._wake()  # pass the wake-up on rather than lose it
+                elif not waiter.cancelled():  # handed a slot, then cancelled: hand it on
+                    self._in_flight -= 1
+                    self._wake()
                 raise
-        self._in_flight += 1
+        else:
+            self._in_flight += 1
         try:
             await self._take_token()
             await self._wait_for_pause()
@@ -171,12 +178,12 @@ class Throttle:
         return math.inf if math.isinf(self._limit) else max(1, int(self._limit))
 
     def _wake(self) -> None:
-        free = self._slots() - self._in_flight
-        while free > 0 and self._waiters:
+        """Hand the free slots to the first waiters (a cancelled waiter is skipped)."""
+        while self._waiters and self._in_flight < self._slots():
             waiter = self._waiters.popleft()
             if not waiter.done():
+                self._in_flight += 1
                 waiter.set_result(None)
-                free -= 1
 
     async def _wait_for_pause(self) -> None:
         while True:

@@ -196,6 +196,42 @@ def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM cannot be handled on Windows")
+@pytest.mark.parametrize(
+    "command", [["amas_async.cli", "emulator"], ["amas_async.testing"]], ids=["amas", "python-m"]
+)
+def test_emulator_command_stops_cleanly_on_sigterm(command: list[str]) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *command, "--port", "0", "--api-key", "k3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        assert proc.stdout is not None
+        banner = [proc.stdout.readline() for _ in range(4)]  # the handler is set before it
+        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)/api/v1", banner[0])
+        assert match, banner
+        port = int(match.group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=10):
+            pass  # serving
+        proc.send_signal(signal.SIGTERM)
+        out, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:  # pragma: no cover - only when the test already failed
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr  # not -15: the signal ended it normally
+    assert "Traceback" not in stderr
+    assert out == ""  # nothing after the banner
+    with (
+        pytest.raises(ConnectionRefusedError),
+        socket.create_connection(("127.0.0.1", port), timeout=10),
+    ):
+        pass  # the server is closed
+
+
 def test_emulator_command_rejects_bad_settings(runner: CliRunner) -> None:
     result = runner.invoke(main, ["emulator", "--fault-rate", "2"])
     assert result.exit_code == 2

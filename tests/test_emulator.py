@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import errno
 import hashlib
 import io
 import itertools
@@ -1158,6 +1159,123 @@ async def test_fail_next_drop_closes_the_connection(amas_emulator: Emulator) -> 
         assert amas_emulator.executed_turns == 0
         assert (await Api(amas_emulator, http).execute(session_id, "x")).status == 200
     assert amas_emulator.in_flight == 0
+
+
+DISCONNECTED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+
+
+async def test_fail_next_drop_after_runs_the_turn_and_keeps_its_answer_for_a_replay(
+    api: Api,
+) -> None:
+    emu = api.amas_emulator
+    session_id = await api.create(FLAT)
+    emu.fail_next(drop="after", path="/execute/")
+    key = {"Idempotency-Key": "turn-1"}
+    with pytest.raises(aiohttp.ServerDisconnectedError):  # closed, no answer
+        await api.execute(session_id, "lost answer", headers=key)
+    assert emu.executed_turns == 1  # ... but the turn ran
+    history = emu.session_state(session_id).history
+    assert [m.role for m in history] == ["user", "assistant"]
+    assert history[0].content == "lost answer"
+    replay = await api.execute(session_id, "lost answer", headers=key)  # the client retries
+    assert replay.status == 200
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.body["messages"][0]["content"] == history[1].content
+    assert emu.executed_turns == 1  # not run again
+    assert emu.session_state(session_id).history == history
+    without_key = await api.execute(session_id, "next")
+    assert without_key.status == 200
+    assert emu.executed_turns == 2
+    assert emu.in_flight == 0
+
+
+async def test_fail_next_drop_before_and_reset(api: Api) -> None:
+    emu = api.amas_emulator
+    session_id = await api.create(FLAT)
+    emu.fail_next(drop="before", path="/execute/")
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await api.execute(session_id, "x", headers={"Idempotency-Key": "k"})
+    emu.fail_next(drop="reset", path="/execute/")
+    with pytest.raises(aiohttp.ClientOSError) as info:  # a TCP reset, not a close
+        await api.execute(session_id, "x", headers={"Idempotency-Key": "k"})
+    assert info.value.errno == errno.ECONNRESET
+    assert emu.executed_turns == 0
+    assert emu.session_state(session_id).history == ()
+    reply = await api.execute(session_id, "x", headers={"Idempotency-Key": "k"})
+    assert reply.status == 200
+    assert "Idempotent-Replayed" not in reply.headers  # nothing was stored: it runs now
+    assert emu.executed_turns == 1
+    assert [r.path.endswith("/execute/") for r in emu.requests].count(True) == 3
+    assert emu.in_flight == 0
+
+
+@pytest.mark.parametrize("drop", [None, 1, "sideways", "drop_after", ""])
+def test_fail_next_rejects_unknown_drops(drop: Any) -> None:
+    with pytest.raises(ValueError, match="drop must be"):
+        Emulator().fail_next(drop=drop)
+
+
+async def test_random_drops_before_and_after_the_endpoint(api: Api) -> None:
+    emu = api.amas_emulator
+    session_id = await api.create(FLAT)
+    emu.set_fault_rate(1.0, statuses=["drop"])
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await api.execute(session_id, "a", headers={"Idempotency-Key": "a"})
+    emu.set_fault_rate(1.0, statuses=["reset"])
+    with pytest.raises(aiohttp.ClientOSError):
+        await api.execute(session_id, "a", headers={"Idempotency-Key": "a"})
+    assert emu.executed_turns == 0
+    emu.set_fault_rate(1.0, statuses=["drop_after"])
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await api.execute(session_id, "a", headers={"Idempotency-Key": "a"})
+    assert emu.executed_turns == 1
+    emu.set_fault_rate(0.0)
+    replay = await api.execute(session_id, "a", headers={"Idempotency-Key": "a"})
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert emu.executed_turns == 1
+    said = [m.content for m in emu.session_state(session_id).history if m.role == "user"]
+    assert said == ["a"]
+    assert emu.in_flight == 0
+
+
+async def test_random_faults_mix_statuses_and_drops_reproducibly() -> None:
+    async def outcomes(emu: Emulator) -> list[int | str]:
+        seen: list[int | str] = []
+        async with aiohttp.ClientSession() as http:
+            api = Api(emu, http)
+            for _ in range(40):  # a POST: aiohttp never resends it by itself
+                try:
+                    seen.append((await api.execute("no-such-session")).status)
+                except DISCONNECTED as exc:
+                    seen.append(type(exc).__name__)
+        return seen
+
+    faults = (429, "drop", "reset", "drop_after")
+    async with Emulator(fault_rate=0.5, seed=5, fault_statuses=faults) as one:
+        first = await outcomes(one)
+    async with Emulator(fault_rate=0.5, seed=5, fault_statuses=faults) as two:
+        assert await outcomes(two) == first
+    # 404: no fault; 429; a close before or after the endpoint; a reset
+    assert set(first) == {404, 429, "ServerDisconnectedError", "ClientOSError"}
+
+
+@pytest.mark.parametrize(
+    ("statuses", "message"),
+    [
+        (["drop_before"], "a fault must be"),
+        (["DROP"], "a fault must be"),
+        ("drop", "must be a sequence"),  # not the faults "d", "r", "o", "p"
+        ([True], "status code"),
+        ([99], "status code"),
+        (["drop", 600], "status code"),
+        ([], "must not be empty"),
+    ],
+)
+def test_fault_statuses_must_be_statuses_or_drops(statuses: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Emulator().set_fault_rate(0.5, statuses=statuses)
+    with pytest.raises(ValueError, match=message):
+        Emulator(fault_statuses=statuses)
 
 
 async def test_fail_next_delay_provokes_client_timeout(api: Api) -> None:

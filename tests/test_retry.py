@@ -8,6 +8,7 @@ as if the time had passed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import random
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +170,106 @@ async def test_the_cap_is_configurable(
     assert amas_retry_clock.sleeps == [3600.0]
 
 
+# A Retry-After between the cap (max_retry_after, default 60 s) and the deadline (300 s): only
+# the cap refuses it. On both paths: lean (no user middleware) and layered (a pass-through one).
+
+RETRY_AFTER_HEADERS = {"seconds": {"Retry-After": "120"}, "ms": {"retry-after-ms": "120000"}}
+
+
+def _pass_through(
+    request: amas.Request, handler: Callable[[amas.Request], Awaitable[amas.Response]]
+) -> Awaitable[amas.Response]:
+    return handler(request)
+
+
+@contextlib.asynccontextmanager
+async def client_on(
+    emu: Emulator, path: str, policy: amas.RetryPolicy | None = None
+) -> AsyncIterator[amas.AsyncAmas]:
+    middlewares = [_pass_through] if path == "layered" else []
+    async with amas.AsyncAmas(
+        base_url=emu.base_url,
+        api_key=emu.api_key,
+        retry=policy,
+        middlewares=middlewares,
+    ) as client:
+        yield client
+
+
+def throttled_once(emu: Emulator, header: str) -> None:
+    """The next execute answers 429 with a 120 s Retry-After (or retry-after-ms)."""
+    emu.respond_next(
+        status=429,
+        body={"error": {"type": "rate_limit_error", "message": "Too many requests"}},
+        headers=RETRY_AFTER_HEADERS[header],
+        path="/execute/",
+    )
+
+
+@pytest.mark.parametrize("header", ["seconds", "ms"])
+@pytest.mark.parametrize("path", ["lean", "layered"])
+async def test_retry_after_over_the_cap_but_within_the_deadline_fails_at_once(
+    amas_emulator: Emulator, amas_retry_clock: RetryClock, path: str, header: str
+) -> None:
+    policy = amas.RetryPolicy()
+    assert policy.max_retry_after < 120 < (policy.deadline or 0)  # the case under test
+    async with client_on(amas_emulator, path) as client:
+        session = await client.sessions.create(FLAT)
+        throttled_once(amas_emulator, header)
+        with pytest.raises(amas.RateLimitError) as info:
+            await session.execute("hi")
+    assert info.value.retry_after == 120.0
+    assert info.value.attempts == 1
+    assert amas_retry_clock.sleeps == []
+    assert len(requests_to(amas_emulator, "POST", "/execute/")) == 1
+    assert amas_emulator.executed_turns == 0
+
+
+@pytest.mark.parametrize("header", ["seconds", "ms"])
+@pytest.mark.parametrize("path", ["lean", "layered"])
+async def test_retry_after_under_a_raised_cap_is_waited(
+    amas_emulator: Emulator, amas_retry_clock: RetryClock, path: str, header: str
+) -> None:
+    async with client_on(amas_emulator, path, amas.RetryPolicy(max_retry_after=200)) as client:
+        session = await client.sessions.create(FLAT)
+        throttled_once(amas_emulator, header)
+        result = await session.execute("hi")
+    assert result.text.endswith("| hi")
+    assert result.attempts == 2
+    assert amas_retry_clock.sleeps == [pytest.approx(120.0)]
+    first, second = requests_to(amas_emulator, "POST", "/execute/")
+    assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"]
+    assert amas_emulator.executed_turns == 1
+
+
+@pytest.mark.parametrize("path", ["lean", "layered"])
+async def test_retry_after_equal_to_the_cap_is_waited(
+    amas_emulator: Emulator, amas_retry_clock: RetryClock, path: str
+) -> None:
+    async with client_on(amas_emulator, path) as client:
+        session = await client.sessions.create(FLAT)
+        amas_emulator.fail_next(status=429, retry_after=60, path="/execute/")
+        result = await session.execute("hi")
+    assert result.attempts == 2
+    assert amas_retry_clock.sleeps == [pytest.approx(60.0)]
+    assert amas_emulator.executed_turns == 1
+
+
+@pytest.mark.parametrize("path", ["lean", "layered"])
+async def test_a_later_retry_after_over_the_cap_ends_the_retries(
+    amas_emulator: Emulator, amas_retry_clock: RetryClock, path: str
+) -> None:
+    async with client_on(amas_emulator, path) as client:
+        amas_emulator.fail_next(status=503, path="/sessions/")
+        amas_emulator.fail_next(status=503, retry_after=120, path="/sessions/")
+        with pytest.raises(amas.InternalServerError) as info:
+            await client.sessions.create(FLAT)
+    assert info.value.attempts == 2
+    assert len(amas_retry_clock.sleeps) == 1  # the backoff after the first; none after 120 s
+    assert amas_retry_clock.sleeps[0] <= 0.5
+    assert amas_emulator.session_ids == []
+
+
 @pytest.mark.parametrize("status", [500, 502, 504, 408])
 async def test_execute_is_not_retried_on_other_failures_by_default(
     amas_emulator: Emulator, session: amas.Session, status: int, amas_retry_clock: RetryClock
@@ -268,11 +370,11 @@ async def test_dropped_get_is_retried(
     amas_emulator: Emulator, amas_client: amas.AsyncAmas, amas_retry_clock: RetryClock
 ) -> None:
     session = await amas_client.sessions.create(FLAT)
-    # aiohttp resends an idempotent request once by itself (a stale pooled connection);
-    # the third drop reaches our retry.
-    amas_emulator.fail_next(3, drop=True, path="/status/")
+    amas_emulator.fail_next(2, drop=True, path="/status/")
     assert (await session.status()).session_id == session.id
-    assert len(amas_retry_clock.sleeps) == 1
+    assert len(amas_retry_clock.sleeps) == 2
+    # one request per attempt: aiohttp re-sends nothing by itself behind the policy's back
+    assert len(requests_to(amas_emulator, "GET", "/status/")) == 3
 
 
 async def test_refused_connection_is_retried_even_for_execute(

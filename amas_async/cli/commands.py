@@ -109,10 +109,10 @@ def _serve_options(func: Any) -> Any:
     return func
 
 
-@click.command(short_help="Serve the local AMAS emulator until Ctrl-C.")
+@click.command(short_help="Serve the local AMAS emulator until stopped.")
 @_serve_options
 def emulator(**settings: Any) -> None:
-    """Serve the local AMAS emulator until Ctrl-C (also: python -m amas_async.testing)."""
+    """Serve the local AMAS emulator until Ctrl-C or SIGTERM (or: python -m amas_async.testing)."""
     from ..testing import Emulator  # here: the server side loads only when it is used
 
     try:

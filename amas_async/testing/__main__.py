@@ -6,8 +6,8 @@ Usage::
                                  [--seed S] [--latency L] [--rate-limit R] [--rate-burst B]
                                  [--session-concurrency C] [--turn-delay T]
 
-It prints the API base URL and the API key, then serves until Ctrl-C. It needs only the
-testing package (not the ``amas`` command): its options come from ``_serve.SERVE_OPTIONS``.
+It prints the API base URL and the API key, then serves until Ctrl-C or SIGTERM. It needs only
+the testing package (not the ``amas`` command): its options come from ``_serve.SERVE_OPTIONS``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ PROG = "python -m amas_async.testing"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Serve the local AMAS emulator until Ctrl-C (also: amas emulator).",
+        description="Serve the local AMAS emulator until Ctrl-C or SIGTERM (also: amas emulator).",
     )
     for option in SERVE_OPTIONS:
         shown = "" if option.default is None else " (default: %(default)s)"
@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the options, serve until Ctrl-C; 0 when stopped, 1 when it cannot listen."""
+    """Parse the options, serve until Ctrl-C or SIGTERM; 0 when stopped, 1 when it cannot listen."""
     parser = _parser()
     settings = vars(parser.parse_args(argv))
     try:

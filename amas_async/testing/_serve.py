@@ -1,4 +1,7 @@
-"""Serving the emulator from a shell: its settings, and the loop that serves until Ctrl-C.
+"""Serving the emulator from a shell: its settings, and the loop that serves until stopped.
+
+It serves until Ctrl-C (SIGINT) or SIGTERM (what containers and job schedulers send); either
+ends it normally, the server closed.
 
 Two front-ends share this: ``python -m amas_async.testing`` (an argparse parser, so the testing
 package never imports the CLI) and ``amas emulator`` (a click command in ``amas_async.cli``).
@@ -8,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # the server side loads only when an emulator is made
@@ -53,20 +57,37 @@ SERVE_OPTIONS: tuple[ServeOption, ...] = (
 )
 
 
+@contextlib.contextmanager
+def _stop_on_sigterm(stop: asyncio.Event) -> Iterator[None]:
+    """Set ``stop`` on SIGTERM while the block runs (where the loop can handle signals)."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    except (NotImplementedError, RuntimeError):  # Windows; a loop outside the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 async def _serve(emulator: Emulator, announce: Callable[[str], object]) -> None:
     await emulator.start()
     try:
-        announce(f"AMAS emulator listening on {emulator.base_url}")
-        announce(f"API key: {emulator.api_key}")
-        announce(f"export AMAS_BASE_URL={emulator.base_url} AMAS_API_KEY={emulator.api_key}")
-        announce("Press Ctrl-C to stop.")
-        await asyncio.Event().wait()
+        stop = asyncio.Event()
+        with _stop_on_sigterm(stop):
+            announce(f"AMAS emulator listening on {emulator.base_url}")
+            announce(f"API key: {emulator.api_key}")
+            announce(f"export AMAS_BASE_URL={emulator.base_url} AMAS_API_KEY={emulator.api_key}")
+            announce("Press Ctrl-C to stop.")
+            await stop.wait()
     finally:
         await emulator.stop()
 
 
 def serve(emulator: Emulator, *, announce: Callable[[str], object] = print) -> None:
-    """Serve ``emulator`` on a new event loop until Ctrl-C, which ends it normally.
+    """Serve ``emulator`` on a new event loop until Ctrl-C or SIGTERM; either ends it normally.
 
     ``announce`` receives the lines that tell where it listens. Raises :class:`OSError` when
     the address cannot be bound.

@@ -15,7 +15,25 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
+
+Drop = Literal["drop", "reset", "drop_after"]
+"""How a connection is dropped instead of answered: closed (``"drop"``) or reset (``"reset"``)
+before the endpoint, or closed after the endpoint ran and its answer was stored for replay
+(``"drop_after"``)."""
+
+Fault = int | Drop
+"""A random fault: an HTTP status to answer, or a :data:`Drop`."""
+
+DROPS: Final[tuple[Drop, ...]] = ("drop", "reset", "drop_after")
+"""The :data:`Drop` kinds, as ``set_fault_rate(statuses=...)`` accepts them."""
+
+_FAIL_NEXT_DROPS: Final[dict[str, Drop]] = {
+    "before": "drop",
+    "reset": "reset",
+    "after": "drop_after",
+}
+"""``fail_next(drop=...)`` strings and the drop each means (``True`` is ``"before"``)."""
 
 EXECUTION_FAILURES: Final = {
     "error": ("execution_error", "The agent execution failed (injected by the emulator)"),
@@ -29,7 +47,8 @@ class Rule:
     """A scripted answer for the next ``remaining`` requests that match ``path``/``method``.
 
     ``error`` answers the documented error body for ``status``; otherwise ``body`` is sent
-    raw. ``drop`` closes the connection instead; ``delay`` is waited first.
+    raw. ``drop`` closes or resets the connection instead (``"drop_after"``: once the request
+    has gone on to the endpoint); ``delay`` is waited first.
     """
 
     remaining: int
@@ -39,7 +58,7 @@ class Rule:
     headers: dict[str, str]
     body: bytes | None = None
     error: bool = True
-    drop: bool = False
+    drop: Drop | None = None
     delay: float = 0.0
 
     def matches(self, method: str, path: str) -> bool:
@@ -86,6 +105,30 @@ def check_status(status: int) -> int:
     return status
 
 
+def check_fault(fault: int | str) -> Fault:
+    """Return ``fault`` if it is an HTTP status code or a :data:`Drop`, else raise ValueError."""
+    if isinstance(fault, str):
+        for drop in DROPS:
+            if fault == drop:
+                return drop
+        raise ValueError(
+            "a fault must be an HTTP status code or one of 'drop', 'reset', 'drop_after', "
+            f"got {fault!r}"
+        )
+    return check_status(fault)
+
+
+def check_drop(drop: bool | str) -> Drop | None:
+    """The :data:`Drop` a ``fail_next(drop=...)`` value means (None for False), or ValueError."""
+    if drop is False:
+        return None
+    if drop is True:
+        return "drop"
+    if isinstance(drop, str) and drop in _FAIL_NEXT_DROPS:
+        return _FAIL_NEXT_DROPS[drop]
+    raise ValueError(f"drop must be True, False, 'before', 'after' or 'reset', got {drop!r}")
+
+
 def check_count(count: int) -> int:
     """Return ``count`` if it is a positive integer, else raise ValueError."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -115,7 +158,7 @@ class Faults:
         turn_delay: float,
         fault_rate: float,
         seed: int | None,
-        fault_statuses: Sequence[int],
+        fault_statuses: Sequence[int | str],
         rate_limit: float | None,
         rate_burst: int,
     ) -> None:
@@ -127,7 +170,7 @@ class Faults:
         self.turn_delay = check_seconds("turn_delay", turn_delay)
         """Seconds every execute spends inside its turn."""
         self._fault_rate = 0.0
-        self._fault_statuses: tuple[int, ...] = ()
+        self._fault_statuses: tuple[Fault, ...] = ()
         self._rng = random.Random(seed)
         self.set_fault_rate(fault_rate, statuses=fault_statuses)
         self._bucket: TokenBucket | None = None
@@ -146,14 +189,16 @@ class Faults:
             self._exec_failures.extend([status] * count)
 
     def set_fault_rate(
-        self, rate: float, *, seed: int | None = None, statuses: Sequence[int] | None = None
+        self, rate: float, *, seed: int | None = None, statuses: Sequence[int | str] | None = None
     ) -> None:
-        """Validate and set the random-fault rate, statuses and seed."""
+        """Validate and set the random-fault rate, faults (statuses and drops) and seed."""
         if isinstance(rate, bool) or not 0.0 <= rate <= 1.0:
             raise ValueError(f"rate must be between 0 and 1, got {rate!r}")
         with self._lock:
             if statuses is not None:
-                checked = tuple(check_status(s) for s in statuses)
+                if isinstance(statuses, str):  # "drop" is not the sequence ("d", "r", ...)
+                    raise ValueError(f"statuses must be a sequence, got {statuses!r}")
+                checked = tuple(check_fault(s) for s in statuses)
                 if not checked:
                     raise ValueError("statuses must not be empty")
                 self._fault_statuses = checked
@@ -197,8 +242,8 @@ class Faults:
                     return rule
         return None
 
-    def random_fault(self) -> int | None:
-        """Draw a random fault: the status to fail with, or None."""
+    def random_fault(self) -> Fault | None:
+        """Draw a random fault: the status to fail with or the :data:`Drop`, or None."""
         with self._lock:
             if self._fault_rate <= 0.0 or not self._fault_statuses:
                 return None
@@ -236,10 +281,12 @@ class FaultScripting:
         retry_after: str | float | None = None,
         path: str | None = None,
         method: str | None = None,
-        drop: bool = False,
+        drop: bool | str = False,
         delay: float = 0.0,
     ) -> None:
         """Make the next ``count`` matching requests fail; they never reach the endpoint.
+
+        (Except with ``drop="after"``: then the request runs and only its answer is lost.)
 
         Args:
             count: How many requests to fail.
@@ -249,9 +296,15 @@ class FaultScripting:
                 HTTP date).
             path: Only requests whose path contains this string (an exact path works).
             method: Only requests with this HTTP method.
-            drop: Close the connection without any answer instead (after reading the
-                request).
-            delay: Seconds to wait before answering or dropping.
+            drop: Close the connection without any answer instead of answering ``status``.
+                ``True`` or ``"before"``: close it once the request is read, before the
+                endpoint; ``"reset"``: the same with a TCP reset (RST) instead of a close;
+                ``"after"``: let the request go on as if no rule matched (random faults,
+                key check, rate limit, idempotency, the endpoint: an execute runs its turn
+                and its answer is stored for ``Idempotency-Key`` replay), then close the
+                connection without sending the answer.
+            delay: Seconds to wait before answering or dropping (with ``drop="after"``:
+                before the request goes on).
 
         Scripted rules (this and :meth:`respond_next`) are consumed in the order they
         were added; a request uses the first rule that matches it.
@@ -266,7 +319,7 @@ class FaultScripting:
             method=method.upper() if method else None,
             status=check_status(status),
             headers=headers,
-            drop=drop,
+            drop=check_drop(drop),
             delay=check_seconds("delay", delay),
         )
         self._faults.add_rule(rule)
@@ -333,14 +386,18 @@ class FaultScripting:
         self._faults.turn_delay = check_seconds("turn_delay", seconds)
 
     def set_fault_rate(
-        self, rate: float, *, seed: int | None = None, statuses: Sequence[int] | None = None
+        self, rate: float, *, seed: int | None = None, statuses: Sequence[int | str] | None = None
     ) -> None:
         """Fail a random fraction ``rate`` of ``/api/v1`` requests.
 
-        A faulted request gets a status drawn from ``statuses`` (kept from before when
-        None) and never reaches the endpoint; 429 faults carry ``Retry-After: 1``. Passing
-        ``seed`` restarts the generator, so the same seed and request sequence gives the
-        same faults. Scripted rules take precedence.
+        A faulted request gets a fault drawn from ``statuses`` (kept from before when None):
+        an HTTP status, answered before the endpoint (429 faults carry ``Retry-After: 1``),
+        or a connection drop: ``"drop"`` closes the connection before the endpoint,
+        ``"reset"`` resets it (TCP RST) before the endpoint, ``"drop_after"`` lets the request
+        run (the turn is executed and its answer stored for ``Idempotency-Key`` replay) and
+        then closes the connection without sending the answer. Passing ``seed`` restarts the
+        generator, so the same seed and request sequence gives the same faults. Scripted
+        rules take precedence.
         """
         self._faults.set_fault_rate(rate, seed=seed, statuses=statuses)
 

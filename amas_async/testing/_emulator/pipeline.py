@@ -4,15 +4,20 @@ The order is declared once, in :meth:`Pipeline.middlewares` (outermost first): c
 read its body, record it, wait the latency, apply a scripted rule; for ``/api/v1`` paths the
 random fault, the API key and the rate limit; then the size limit, idempotency, and the
 endpoint, whose errors become the documented JSON body. A step that answers (a rule, a fault,
-a 401, 429 or 413) ends the request there: the later steps and the endpoint do not run.
+a 401, 429 or 413) ends the request there: the later steps and the endpoint do not run. A
+drop closes the connection instead of answering: before the later steps, or (``"drop_after"``)
+once they and the endpoint have run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import math
+import socket
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -20,7 +25,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .errors import ApiError, error_message, error_response, error_type
-from .faults import Faults
+from .faults import Drop, Faults
 from .routes import API_PREFIX, BODY, Sleep, request_key
 from .state import EmulatorState, RecordedRequest
 
@@ -173,22 +178,24 @@ class Pipeline:
         if rule is None:
             return await handler(request)
         await self._sleep(rule.delay)
-        if rule.drop:
-            transport = request.transport
-            if transport is not None:
-                transport.close()
-            # aiohttp notices the closed transport when it writes this and discards it.
-            return web.Response(status=rule.status)
+        if rule.drop is not None:
+            return await drop_connection(request, handler, rule.drop)
         if rule.error:
             return error_response(ApiError.for_status(rule.status, headers=rule.headers))
         return web.Response(status=rule.status, body=rule.body, headers=rule.headers)
 
     @web.middleware
     async def random_faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Fail a random share of API requests (``set_fault_rate``); 429 adds Retry-After."""
+        """Fail a random share of API requests (``set_fault_rate``); 429 adds Retry-After.
+
+        A drawn drop closes or resets the connection (``"drop_after"``: after the request
+        went on to the endpoint).
+        """
         fault = self._faults.random_fault() if is_api(request) else None
         if fault is None:
             return await handler(request)
+        if isinstance(fault, str):
+            return await drop_connection(request, handler, fault)
         headers = {"Retry-After": "1"} if fault == 429 else None
         return error_response(ApiError.for_status(fault, headers=headers))
 
@@ -282,6 +289,29 @@ class Pipeline:
         except Exception:
             logger.exception("AMAS emulator: unexpected error handling %s", request.path)
             return error_response(ApiError(500, "api_error", "Internal server error"))
+
+
+async def drop_connection(request: web.Request, handler: Handler, drop: Drop) -> web.StreamResponse:
+    """End the request without an answer: close (or reset) its connection.
+
+    ``"drop"`` closes it and ``"reset"`` resets it (TCP RST) before the request goes on;
+    ``"drop_after"`` first lets it go on through the later steps to the endpoint (so an
+    execute runs and its answer is stored for replay), then closes it. aiohttp notices the
+    closed transport when it writes the returned response, and discards it.
+    """
+    response = await handler(request) if drop == "drop_after" else web.Response(status=500)
+    transport = request.transport
+    if transport is None:  # already gone
+        return response
+    if drop == "reset":
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # linger on, 0 s: closing sends RST, not FIN
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    else:
+        transport.close()
+    return response
 
 
 def http_error(request: web.Request, exc: web.HTTPException) -> ApiError:

@@ -59,9 +59,11 @@ class Emulator(FaultScripting, ProcessingControls):
         port: Port to bind; 0 picks a free ephemeral port (see :attr:`port`).
         latency: Seconds to wait before handling every request.
         fault_rate: Probability (0..1) that an ``/api/v1`` request fails with a random
-            status out of ``fault_statuses``.
+            fault out of ``fault_statuses``.
         seed: Seed of the random-fault generator (same seed and requests, same faults).
-        fault_statuses: Statuses random faults pick from.
+        fault_statuses: Faults random faults pick from: HTTP statuses, and the connection
+            drops ``"drop"``, ``"reset"`` and ``"drop_after"`` (see
+            :meth:`~FaultScripting.set_fault_rate`).
         rate_limit: Token-bucket refill rate in requests per second (None: no limit).
         rate_burst: Token-bucket size.
         session_concurrency: Executes allowed to run at once in one session.
@@ -88,7 +90,7 @@ class Emulator(FaultScripting, ProcessingControls):
         latency: float = 0.0,
         fault_rate: float = 0.0,
         seed: int | None = None,
-        fault_statuses: Sequence[int] = (500, 502, 503),
+        fault_statuses: Sequence[int | str] = (500, 502, 503),
         rate_limit: float | None = None,
         rate_burst: int = 10,
         session_concurrency: int = 1,
