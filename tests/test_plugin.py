@@ -40,3 +40,23 @@ def test_fixtures_work_in_strict_mode(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest(*ARGS, "-o", "asyncio_mode=strict")
     result.assert_outcomes(passed=1)
+
+
+def test_every_test_of_this_suite_has_a_timeout(request: pytest.FixtureRequest) -> None:
+    """A hang (a batch that never cancels its tasks, a lost wake-up) fails its own test."""
+    assert request.config.pluginmanager.hasplugin("timeout")
+    assert float(request.config.getini("timeout")) > 0
+
+
+def test_a_hanging_test_fails_on_its_timeout(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import asyncio
+
+        async def test_hangs():
+            await asyncio.Event().wait()
+        """
+    )
+    result = pytester.runpytest(*ARGS, "-o", "asyncio_mode=auto", "--timeout=0.5")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*Timeout*"])
