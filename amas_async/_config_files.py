@@ -59,6 +59,8 @@ def _parse_text(text: str, origin: str, *, as_json: bool) -> tuple[Any, bool]:
     if as_json or text.lstrip().startswith("{"):
         try:
             return json.loads(text), True
+        except RecursionError:
+            raise ConfigValidationError("config", f"{origin} is nested too deep") from None
         except ValueError as exc:
             if as_json:
                 raise ConfigValidationError("config", f"{origin} is not valid JSON: {exc}") from exc
@@ -66,6 +68,8 @@ def _parse_text(text: str, origin: str, *, as_json: bool) -> tuple[Any, bool]:
 
     try:
         return yaml.load(text, Loader=_yaml_loader()), False
+    except RecursionError:
+        raise ConfigValidationError("config", f"{origin} is nested too deep") from None
     except yaml.YAMLError as exc:
         raise ConfigValidationError("config", f"{origin} is not valid YAML: {exc}") from exc
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timezone
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 from cattrs.cols import homogenous_tuple_structure_factory
+from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import (
     make_dict_structure_fn,
     make_dict_unstructure_fn,
@@ -47,6 +49,7 @@ __all__ = [
     "loads",
     "problems",
     "register_open_class",
+    "shown",
     "structure",
     "unstructure",
 ]
@@ -56,6 +59,31 @@ T = TypeVar("T")
 #: What a structure hook raises for a value it cannot read.
 _FAILURES = (TypeError, ValueError, KeyError, AttributeError, OverflowError)
 _UTC = timezone.utc
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = _short.maxlong = 60
+_short.maxlevel = 3
+#: The longest description of one problem in an error message; the rest is cut.
+_MAX_PROBLEM = 200
+#: How many problems an error message lists; the others are counted.
+_MAX_PROBLEMS = 5
+#: How many failing items of one list the detailed converter keeps (plus a count of the rest,
+#: which makes the last of the problems listed).
+_KEPT_FAILURES = _MAX_PROBLEMS - 1
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` cut short, for a message: a hostile answer's 20 MB string stays out.
+
+    Nested lists and objects are shown a few levels deep, so a deeply nested value never
+    exhausts the stack either.
+    """
+    return _short.repr(value)
+
+
+def _cut(text: str, limit: int = _MAX_PROBLEM) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
 
 # ---- JSON ---------------------------------------------------------------------------------------
 
@@ -148,7 +176,7 @@ def _from_seconds(seconds: float) -> datetime:
     try:
         return datetime.fromtimestamp(seconds, _UTC)
     except (OverflowError, OSError, ValueError) as exc:
-        raise ValueError(f"timestamp out of range: {seconds!r}") from exc
+        raise ValueError(f"timestamp out of range: {shown(seconds)}") from exc
 
 
 def _datetime_from_text(value: str) -> datetime:
@@ -162,7 +190,7 @@ def _datetime_from_text(value: str) -> datetime:
         try:
             seconds = float(text)  # "-1.5", "1e9"
         except ValueError:
-            raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
+            raise ValueError(f"not an ISO 8601 timestamp: {shown(value)}") from None
         return _from_seconds(seconds)
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_UTC)
 
@@ -217,7 +245,7 @@ def _structure_bool(value: object, _: object) -> bool:
             return True
         if word in _FALSE_WORDS:
             return False
-    raise TypeError(f"expected true or false, got {value!r}")
+    raise TypeError(f"expected true or false, got {shown(value)}")
 
 
 def _structure_optional_str(value: object, _: object) -> str | None:
@@ -228,7 +256,7 @@ def _structure_optional_str(value: object, _: object) -> str | None:
 
 def _to_float(value: Any) -> float:
     if isinstance(value, bool):
-        raise TypeError(f"expected a number, got {value!r}")
+        raise TypeError(f"expected a number, got {shown(value)}")
     return float(value)
 
 
@@ -242,7 +270,7 @@ def _structure_optional_float(value: object, _: object) -> float | None:
 
 def _to_int(value: Any) -> int:
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise TypeError(f"expected an integer, got {value!r}")
+        raise TypeError(f"expected an integer, got {shown(value)}")
     return int(value)
 
 
@@ -287,15 +315,55 @@ def _is_class_sequence(t: Any) -> bool:
     )
 
 
+class _MoreItems(Exception):
+    """Stands for the failing items of a list past the first few, in a detailed error."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"and {count} more items that do not fit")
+
+
 def _class_sequence_hook(t: Any, converter: cattrs.Converter) -> Callable[[Any, object], Any]:
-    """``Sequence[C]`` of an attrs class: a tuple; a list is required, never a str or mapping."""
-    structure_items = homogenous_tuple_structure_factory(t, converter)  # notes a failure's index
+    """``Sequence[C]`` of an attrs class: a tuple; a list is required, never a str or mapping.
 
-    def hook(value: Any, _: object) -> object:
+    The detailed converter notes the index of each failing item, as cattrs does, but keeps
+    only the first few failures and counts the others: a hostile answer of 100,000 bad items
+    would otherwise keep 100,000 exceptions (and their tracebacks) alive at once, which costs
+    the garbage collector time that grows faster than the list.
+    """
+    if not converter.detailed_validation:
+        structure_items = homogenous_tuple_structure_factory(t, converter)
+
+        def hook(value: Any, _: object) -> object:
+            _check_list(value)
+            return structure_items(value, t)
+
+        return hook
+
+    item_type = typing.get_args(t)[0]
+    structure_item = converter.get_structure_hook(item_type)
+
+    def detailed_hook(value: Any, _: object) -> object:
         _check_list(value)
-        return structure_items(value, t)
+        items: list[object] = []
+        failures: list[Exception] = []
+        more = 0
+        for index, item in enumerate(value):
+            try:
+                items.append(structure_item(item, item_type))
+            except Exception as exc:
+                if len(failures) == _KEPT_FAILURES:
+                    more += 1
+                    continue
+                note = IterableValidationNote(f"Structuring {t} @ index {index}", index, item_type)
+                setattr(exc, "__notes__", [*getattr(exc, "__notes__", []), note])  # noqa: B010
+                failures.append(exc)
+        if failures:
+            if more:
+                failures.append(_MoreItems(more))
+            raise IterableValidationError(f"While structuring {t!r}", failures, t)
+        return tuple(items)
 
-    return hook
+    return detailed_hook
 
 
 def _check_list(value: object) -> None:
@@ -446,7 +514,10 @@ def unstructure(obj: object) -> Any:
 def _describe(exc: BaseException, _: object) -> str:
     if isinstance(exc, KeyError):
         return "required field missing"
-    return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, _MoreItems):
+        return str(exc)
+    # Cut: Python's own messages quote the value whole (float() of a 20 MB string).
+    return _cut(f"{type(exc).__name__}: {exc}")
 
 
 def problems(exc: BaseException) -> list[tuple[str, str]]:
@@ -467,9 +538,15 @@ def first_problem(exc: BaseException) -> tuple[str, str]:
 def invalid_answer(
     what: str, body: object, problem: str | BaseException | None = None
 ) -> ResponseValidationError:
-    """The error for a 2xx answer that is not what the API documents."""
+    """The error for a 2xx answer that is not what the API documents.
+
+    The message names at most the first few problems, each cut short; ``body`` keeps the answer.
+    """
     if problem is None:
         problem = f"expected a JSON object, got {type(body).__name__}"
     elif isinstance(problem, BaseException):
-        problem = "; ".join(f"{path}: {message}" for path, message in problems(problem))
+        found = problems(problem)
+        problem = "; ".join(f"{path}: {message}" for path, message in found[:_MAX_PROBLEMS])
+        if len(found) > _MAX_PROBLEMS:
+            problem += f"; and {len(found) - _MAX_PROBLEMS} more"
     return ResponseValidationError(f"the {what} answer is not as documented: {problem}", body=body)

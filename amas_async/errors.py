@@ -514,7 +514,7 @@ def _describe_body(body: Any) -> tuple[str | None, str | None]:
             return clip(error), None
         detail = body.get("detail")
         if detail:
-            return clip(detail if isinstance(detail, str) else json.dumps(detail)), None
+            return clip(detail if isinstance(detail, str) else _dumps(detail)), None
         message = body.get("message")
         if isinstance(message, str) and message:
             return clip(message), None
@@ -534,6 +534,13 @@ def _describe_body(body: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return "(an object too deep to show)"
+
+
 def decode_error_body(content: bytes) -> Any:
     """The body of an error answer: parsed JSON when it is JSON, else text (maybe empty)."""
     text = content.decode("utf-8", errors="replace")
@@ -541,7 +548,7 @@ def decode_error_body(content: bytes) -> Any:
     if stripped[:1] in ("{", "["):
         try:
             return json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than json can read
             pass
     return text
 

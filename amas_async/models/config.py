@@ -200,6 +200,7 @@ def _structure(data: Mapping[str, Any]) -> SessionConfig:
         raise ConfigValidationError(
             "config", f"a config must be a mapping of fields, got {type(data).__name__}"
         )
+    _check_nesting(data)
     _check_lists(data)
     try:
         return _serde.structure(data, SessionConfig)
@@ -207,6 +208,41 @@ def _structure(data: Mapping[str, Any]) -> SessionConfig:
         field, message = _serde.first_problem(exc)
         field = _EDGE_FIELD.sub(lambda m: f"{m[1]}.{_EDGE_WIRE_NAMES[m[2]]}", field)
         raise ConfigValidationError("config" if field == "$" else field, message) from exc
+
+
+#: The deepest a config's lists and mappings may nest (the documented ones nest 4 deep).
+_MAX_NESTING = 100
+
+
+def _check_nesting(data: Mapping[str, Any]) -> None:
+    """Refuse a config that contains itself or nests deeper than ``_MAX_NESTING``.
+
+    A YAML alias to one of its own parents (``vars: &v {again: *v}``) makes a mapping that
+    contains itself, which has no JSON form; nesting hundreds deep would exhaust the stack
+    when the config is put back in its wire shape. Walked with a stack of its own.
+    """
+    on_path: set[int] = set()  # the lists and mappings between the top and the value
+    pending: list[tuple[object, str, bool]] = [(data, "", False)]
+    while pending:
+        value, where, leaving = pending.pop()
+        if leaving:
+            on_path.discard(id(value))
+            continue
+        if isinstance(value, Mapping):
+            items = [(item, f"{where}.{key}" if where else str(key)) for key, item in value.items()]
+        elif isinstance(value, (list, tuple)):
+            items = [(item, f"{where}[{index}]") for index, item in enumerate(value)]
+        else:
+            continue
+        if id(value) in on_path:
+            raise ConfigValidationError(
+                where or "config", "contains itself (a YAML alias to one of its own parents?)"
+            )
+        if len(on_path) >= _MAX_NESTING:
+            raise ConfigValidationError(where, f"nests deeper than {_MAX_NESTING} levels")
+        on_path.add(id(value))
+        pending.append((value, where, True))
+        pending.extend((item, path, False) for item, path in reversed(items))
 
 
 def _check_lists(data: Mapping[str, Any]) -> None:
@@ -236,6 +272,12 @@ def _check_types(config: SessionConfig) -> None:
         wire = config.to_dict()
     except (AttributeError, TypeError, ValueError) as exc:
         raise ConfigValidationError("config", f"cannot be put in the wire shape: {exc}") from exc
+    except RecursionError:
+        raise ConfigValidationError(
+            "config",
+            "cannot be put in the wire shape: a value contains itself or nests deeper than "
+            f"{_MAX_NESTING} levels",
+        ) from None
     _structure(wire)
 
 
@@ -271,7 +313,12 @@ def _check_graph(config: SessionConfig) -> None:
             "entry_point", f"{config.entry_point!r} is not one of the agents {sorted(names)}"
         )
     for index, agent in enumerate(config.agents):
-        for supervised in agent.supervised_agents or ():
+        for position, supervised in enumerate(agent.supervised_agents or ()):
+            if not isinstance(supervised, str):
+                raise ConfigValidationError(
+                    f"agents[{index}].supervised_agents[{position}]",
+                    f"must be an agent's name (a str), got {type(supervised).__name__}",
+                )
             if supervised not in names:
                 raise ConfigValidationError(
                     f"agents[{index}].supervised_agents",

@@ -56,15 +56,23 @@ class Message(_readers.Record):
 
     @property
     def text(self) -> str:
-        """The message's text: its content if a string, else its text parts joined."""
+        """The message's text: its content if a string, else its text parts joined.
+
+        A text part whose ``text`` is a number counts as its digits; one whose ``text`` is
+        anything else but a string (not as documented: null, true, a list ...) adds nothing.
+        """
         if isinstance(self.content, str):
             return self.content
         if isinstance(self.content, Sequence):
-            return "".join(
-                str(p.get("text", ""))
-                for p in self.content
-                if isinstance(p, Mapping) and p.get("type") == "text"
-            )
+            texts = []
+            for part in self.content:
+                if isinstance(part, Mapping) and part.get("type") == "text":
+                    text = part.get("text")
+                    if isinstance(text, str):
+                        texts.append(text)
+                    elif isinstance(text, (int, float)) and not isinstance(text, bool):
+                        texts.append(str(text))
+            return "".join(texts)
         return ""
 
 

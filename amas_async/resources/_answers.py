@@ -183,8 +183,14 @@ def _error_body(body: Mapping[str, Any]) -> tuple[Any, list[Any]]:
         message = detail if message is None else message
     elif detail is not None:
         _flatten(detail, "", errors)
-    if body.get("errors") is not None:
-        errors.extend(_error_items(body["errors"]))
+    listed = body.get("errors")
+    if listed is not None:
+        if not isinstance(listed, (list, tuple)) and not _is_mapping(listed):
+            kind = type(listed).__name__
+            raise _serde.invalid_answer(
+                "validate", body, f"'errors' must be a list or an object, got {kind}"
+            )
+        errors.extend(_error_items(listed))
     if message is None:
         message = body.get("message")
     if any(key in body for key in _ENVELOPE):
@@ -214,23 +220,34 @@ def _error_items(items: object) -> list[Any]:
 
 
 def _flatten(value: object, path: str, out: list[Any]) -> None:
-    """Django REST field errors as ``{field, message}`` objects, fields as dotted paths."""
-    if isinstance(value, str):
-        out.append({"field": path or None, "message": value})
-    elif _is_mapping(value):
-        for key, item in value.items():
-            name = str(key)
-            # non_field_errors are about the object at ``path`` itself
-            sub = path if name == "non_field_errors" else f"{path}.{name}" if path else name
-            _flatten(item, sub, out)
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            if _is_mapping(item) or isinstance(item, (list, tuple)):
-                _flatten(item, f"{path}[{index}]", out)  # the errors of one item of a list
-            else:
-                _flatten(item, path, out)
-    elif value is not None:
-        out.append({"field": path or None, "message": str(value)})
+    """Django REST field errors as ``{field, message}`` objects, fields as dotted paths.
+
+    Walked with a stack of its own, not by recursion: an answer nested a thousand levels deep
+    (which the JSON decoder accepts) reads like any other.
+    """
+    pending: list[tuple[object, str]] = [(value, path)]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, str):
+            out.append({"field": path or None, "message": value})
+        elif _is_mapping(value):
+            children = []
+            for key, item in value.items():
+                name = str(key)
+                # non_field_errors are about the object at ``path`` itself
+                sub = path if name == "non_field_errors" else f"{path}.{name}" if path else name
+                children.append((item, sub))
+            pending.extend(reversed(children))  # popped in the answer's order
+        elif isinstance(value, (list, tuple)):
+            children = []
+            for index, item in enumerate(value):
+                # a nested list or object holds the errors of the item at its index; a message
+                # is about the list's own path
+                nested = _is_mapping(item) or isinstance(item, (list, tuple))
+                children.append((item, f"{path}[{index}]" if nested else path))
+            pending.extend(reversed(children))
+        elif value is not None:
+            out.append({"field": path or None, "message": str(value)})
 
 
 # ---- knowledge-base status -----------------------------------------------------------------------
@@ -270,7 +287,7 @@ def parse_kb_status(body: Any) -> KnowledgeBaseStatus:
     if not isinstance(status, str) or not status:
         problem = "no 'status' string"
         if body.get("success") is False:
-            problem = f"it says success: false ({body.get('message')!r})"
+            problem = f"it says success: false ({_serde.shown(body.get('message'))})"
         raise _serde.invalid_answer(what, body, problem)
     failed = get("failed_datasources")
     failed_list: Any = ()

@@ -28,6 +28,7 @@ from ..errors import (
     ProcessingError,
     ResponseValidationError,
     WaitTimeoutError,
+    clip,
 )
 
 T = TypeVar("T")
@@ -187,14 +188,16 @@ def next_path(base_url: str, current: str, link: str) -> str:
     url = urljoin(current, link)
     if origin_of(url) != origin_of(base_url):
         raise ResponseValidationError(
-            f"the list's next link {url!r} is not on the API's origin; it was not followed",
+            f"the list's next link {clip(repr(url), 200)} is not on the API's origin; "
+            "it was not followed",
             body=link,
         )
     parts = urlsplit(url)
     base_path = urlsplit(base_url).path.rstrip("/")
     if not (parts.path == base_path or parts.path.startswith(base_path + "/")):
         raise ResponseValidationError(
-            f"the list's next link {url!r} is not under the API's base URL; it was not followed",
+            f"the list's next link {clip(repr(url), 200)} is not under the API's base URL; "
+            "it was not followed",
             body=link,
         )
     path = parts.path[len(base_path) :] or "/"
@@ -223,7 +226,8 @@ async def iterate(
         params = None  # a next link carries the whole query
         if path in seen:
             raise ResponseValidationError(
-                f"the list's next link {page.next!r} points to a page already read", body=None
+                f"the list's next link {clip(repr(page.next), 200)} points to a page already read",
+                body=page.next,
             )
         seen.add(path)
 
@@ -282,7 +286,8 @@ async def wait_until(
         if status in failed:
             said = detail(result)
             raise ProcessingError(
-                f"{what} ended with status {status!r}" + (f": {said}" if said else ""),
+                f"{what} ended with status {clip(repr(status), 100)}"
+                + (f": {clip(str(said))}" if said else ""),
                 id=id,
                 status=status,
                 result=result,
@@ -290,7 +295,7 @@ async def wait_until(
         left = deadline - clock.monotonic()
         if left <= 0:
             raise WaitTimeoutError(
-                f"{what} is still {status!r} after {timeout} s",
+                f"{what} is still {clip(repr(status), 100)} after {timeout} s",
                 id=id,
                 status=status,
                 result=result,

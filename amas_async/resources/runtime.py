@@ -156,17 +156,19 @@ class AsyncRuntime(AsyncResource):
     ) -> AsyncIterator[Message]:
         """Every message of a session's history, fetching pages lazily."""
         _check_page(page_size, offset)
-        previous: list[str | None] | None = None
+        previous: object = None
         while True:
             page = await self.messages(session_id, limit=page_size, offset=offset)
             ids = [m.id for m in page.messages]
-            if previous is not None and ids == previous and any(ids):
+            # the same page again: the same ids, or, with no ids to tell, the same messages
+            seen: object = ids if any(ids) else page.raw.get("messages")
+            if previous is not None and seen == previous:
                 raise ResponseValidationError(
                     f"the messages answer repeated the previous page at offset {offset}: "
                     "the server ignores 'offset'",
                     body=page.raw,
                 )
-            previous = ids
+            previous = seen
             for message in page.messages:
                 yield message
             following = page.next_offset
