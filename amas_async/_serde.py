@@ -39,7 +39,7 @@ from cattrs.gen import (
     override,
 )
 
-from .errors import ResponseValidationError
+from .errors import ResponseValidationError, clip
 
 __all__ = [
     "decode_json",
@@ -79,10 +79,6 @@ def shown(value: object) -> str:
     exhausts the stack either.
     """
     return _short.repr(value)
-
-
-def _cut(text: str, limit: int = _MAX_PROBLEM) -> str:
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 # ---- JSON ---------------------------------------------------------------------------------------
@@ -517,7 +513,7 @@ def _describe(exc: BaseException, _: object) -> str:
     if isinstance(exc, _MoreItems):
         return str(exc)
     # Cut: Python's own messages quote the value whole (float() of a 20 MB string).
-    return _cut(f"{type(exc).__name__}: {exc}")
+    return clip(f"{type(exc).__name__}: {exc}", _MAX_PROBLEM)
 
 
 def problems(exc: BaseException) -> list[tuple[str, str]]:
