@@ -136,6 +136,11 @@ def read_head(path: str, size: int = 32) -> bytes:
         raise InvalidFileError(path, _unreadable(exc)) from exc
 
 
+def read_file(path: str) -> bytes:
+    """The whole content of the regular, non-empty file at ``path``, or a clear error."""
+    return read_head(path, checked_path(path))
+
+
 def file_source(file: object, *, filename: str | None) -> tuple[FileSource, str | None, bytes]:
     """Validate a user's file argument: (source, default filename, first bytes).
 

@@ -536,8 +536,8 @@ def _describe_body(body: Any) -> tuple[str | None, str | None]:
 
 def _dumps(value: Any) -> str:
     try:
-        return json.dumps(value)
-    except (TypeError, ValueError, RecursionError):
+        return json.dumps(value)  # parsed JSON: only its depth can make this fail
+    except RecursionError:
         return "(an object too deep to show)"
 
 

@@ -456,3 +456,12 @@ async def test_a_mock_transport_is_not_capped() -> None:
     transport = MockTransport(lambda request: amas.Response(200, json=body))
     async with amas.AsyncAmas(api_key="k", transport=transport) as client:
         assert (await client.sessions.get("s1")).raw["padding"] == "z" * 100_000
+
+
+def test_a_too_large_error_placed_keeps_its_type_and_figures() -> None:
+    error = amas.ResponseTooLargeError(limit=10, size=20)
+    placed = error.at(status_code=200, method="GET", url="https://amas.test/api/v1/x/")
+    assert type(placed) is amas.ResponseTooLargeError
+    assert (placed.limit, placed.size, placed.status_code) == (10, 20, 200)
+    assert str(placed).startswith("200 the answer declares 20 bytes, more than")
+    assert str(placed).endswith("(GET https://amas.test/api/v1/x/)")

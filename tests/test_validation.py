@@ -600,6 +600,14 @@ async def test_upload_of_a_device_or_an_unreadable_file(
 ) -> None:
     with pytest.raises(amas.InvalidFileError, match="not a regular file"):
         await client.files.upload("/dev/null")
+    # a path the system cannot even look at (a file used as a directory): unreadable, as root too
+    blocked = tmp_path / "photo.png"
+    blocked.write_bytes(PNG)
+    for upload in (client.images.upload, client.files.upload):
+        with pytest.raises(amas.InvalidFileError, match=r"cannot be read \(Not a directory\)"):
+            await upload(blocked / "inside.png")
+    with pytest.raises(amas.InvalidFileError, match="cannot be read"):
+        amas.ImagePart.from_path(blocked / "inside.png")
     secret = tmp_path / "secret.png"
     secret.write_bytes(PNG)
     secret.chmod(0)

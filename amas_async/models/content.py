@@ -11,8 +11,8 @@ from typing import Any
 import attrs
 
 from .. import _readers
-from .._multipart import checked_path, guess_media_type, sniff_media_type
-from ..errors import InvalidContentError, InvalidFileError, InvalidRequestError
+from .._multipart import guess_media_type, read_file, sniff_media_type
+from ..errors import InvalidContentError, InvalidFileError, InvalidRequestError, clip
 
 __all__ = [
     "Content",
@@ -39,7 +39,7 @@ def check_part_url(url: object, part: str, *, image: bool) -> str:
     if not isinstance(url, str):
         raise InvalidContentError(f"{part}: the URL must be a str, not {type(url).__name__}")
     scheme, colon, rest = url[:2048].partition(":")
-    shown = url if len(url) <= 80 else url[:77] + "..."
+    shown = clip(url, 80)
     if not colon or not _SCHEME.match(scheme):
         hint = (
             "use ImagePart.from_path() for a local image, or client.images.upload()"
@@ -123,12 +123,7 @@ class ImagePart:
         ``client.images.upload(path)``, which streams the file and returns a URL.
         """
         name = os.fspath(path)
-        checked_path(name)  # a regular, non-empty, readable file
-        try:
-            with open(name, "rb") as handle:
-                raw = handle.read()
-        except OSError as exc:
-            raise InvalidFileError(name, f"it cannot be read ({exc.strerror or exc})") from exc
+        raw = read_file(name)  # a regular, non-empty, readable file, or a clear error
         media_type = media_type or guess_media_type(name, raw[:32])
         if media_type is None:
             raise InvalidRequestError(f"cannot tell the media type of {name!r}; pass media_type=")
