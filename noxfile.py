@@ -1,4 +1,8 @@
-"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s typecheck` (and `nox` for all)."""
+"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s typecheck` (and `nox` for all).
+
+Also `nox -s coverage` (the suite with line and branch coverage), `nox -s package` (build and
+check the sdist and wheel, then run `amas demo` from the wheel in a fresh venv) and `nox -s bench`.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,24 @@ def tests_minimal(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("pip", "uninstall", "--yes", "orjson")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def coverage(session: nox.Session) -> None:
+    """The test suite with line and branch coverage of the package, subprocesses included.
+
+    The figure is true because the package's pytest plugin imports nothing of the package before
+    coverage starts. Add `-- --cov-report=html` for a browsable report in htmlcov/.
+    """
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "--cov", *session.posargs)
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel, check them, install the wheel alone and run `amas demo`."""
+    session.install("build", "twine")
+    session.run("bash", ".ci/package", external=True)
 
 
 @nox.session

@@ -10,6 +10,7 @@ losing a field.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +36,18 @@ def test_vendored_examples_match_the_shared_spec() -> None:
     for copy in EXAMPLES.glob("*.json"):
         assert copy.read_bytes() == (SHARED / copy.name).read_bytes(), copy.name
     assert {p.name for p in SHARED.glob("*.json")} == {p.name for p in EXAMPLES.glob("*.json")}
+    # The examples' README links to ../SPEC.md: the spec is vendored beside them, also identical.
+    assert (EXAMPLES / "README.md").read_bytes() == (SHARED / "README.md").read_bytes()
+    assert (EXAMPLES.parent / "SPEC.md").read_bytes() == (SHARED.parent / "SPEC.md").read_bytes()
+
+
+def test_the_examples_readme_links_resolve() -> None:
+    """Every relative link of the vendored examples' README points at a file that is here."""
+    text = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"`(\.\./[^`]+|[\w-]+\.json)`", text)
+    assert "../SPEC.md" in targets
+    for target in targets:
+        assert (EXAMPLES / target).exists(), target
 
 
 CREATE_REQUESTS = {
