@@ -116,6 +116,12 @@ class AsyncAmas:
     with ``amas_async.testing.MockTransport``. The client closes its transport when it is
     closed.
 
+    A middleware that has an ``attempt_middleware`` attribute (itself a middleware, or None)
+    also gets that layer placed under the retries, below the throttles and above logging and
+    the API key: it sees every attempt of every call, numbered in ``request.attempt``, retries
+    or not, and never the key (``amas_async.otel.TracingMiddleware`` makes its per-attempt
+    spans so). Such layers keep the order of their middlewares, the first outermost.
+
     ``base_url`` must be ``https://``, or plain ``http://`` to this machine (``localhost``,
     ``127.0.0.0/8``, ``::1``), as the key is sent with every request: another ``http`` host
     is refused unless ``allow_insecure_http=True`` (when None, the environment variable
@@ -154,6 +160,12 @@ class AsyncAmas:
             if not callable(middleware):
                 raise InvalidContentError(
                     f"a middleware must be callable, got {type(middleware).__name__}"
+                )
+            below = getattr(middleware, "attempt_middleware", None)
+            if below is not None and not callable(below):
+                raise InvalidContentError(
+                    f"{type(middleware).__name__}.attempt_middleware must be callable or None, "
+                    f"got {type(below).__name__}"
                 )
         if throttle is not None and not isinstance(throttle, Throttle):
             raise InvalidContentError(f"throttle must be a Throttle, not {type(throttle).__name__}")
@@ -198,9 +210,16 @@ class AsyncAmas:
         if policy.max_attempts > 1:  # no retry layer at all when retries are off
             retry = RetryMiddleware(policy, timeout or config.timeout)
             chain.append(retry)
-        # Under the retry layer; auth innermost: nothing above ever sees the key (the answers'
-        # requests are put back without it when user middlewares could look at them).
-        self._attempt_layers: tuple[Middleware, ...] = (*inner, log_exchange, pool.auth)
+        # Under the retry layer: throttles, the user middlewares' own attempt layers (see the
+        # class docstring), logging, and auth innermost: nothing above ever sees the key (the
+        # answers' requests are put back without it when user middlewares could look at them).
+        per_attempt = _attempt_middlewares(middlewares)
+        self._attempt_layers: tuple[Middleware, ...] = (
+            *inner,
+            *per_attempt,
+            log_exchange,
+            pool.auth,
+        )
         chain.extend(self._attempt_layers)
         self._middlewares: tuple[Middleware, ...] = tuple(chain)
         self._retry = retry
@@ -561,6 +580,12 @@ class AsyncAmas:
         if attempts != 1 and hasattr(result, "attempts"):
             result = attrs.evolve(result, attempts=attempts)  # type: ignore[misc]
         return result
+
+
+def _attempt_middlewares(middlewares: tuple[Middleware, ...]) -> tuple[Middleware, ...]:
+    """The ``attempt_middleware`` layers the user middlewares bring, in their order."""
+    found = (getattr(middleware, "attempt_middleware", None) for middleware in middlewares)
+    return tuple(layer for layer in found if layer is not None)
 
 
 async def _acquire(throttles: tuple[Throttle, ...]) -> None:
