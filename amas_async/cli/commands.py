@@ -9,44 +9,74 @@ import click
 from rich.markup import escape
 
 from .._client import AsyncAmas
-from ..testing._serve import SERVE_OPTIONS, serve
-from ._support import fail, inputs_option, out, print_execution, print_session, with_client
+from ..resources import Session
+from ..testing._serve import AGENT_HELP, SERVE_OPTIONS, register_agent_files, serve
+from ._support import (
+    fail,
+    inputs_option,
+    json_option,
+    out,
+    print_execution,
+    print_json,
+    print_session,
+    with_client,
+)
 
 __all__ = ["emulator", "execute", "session"]
 
 
+def _show(session: Session, as_json: bool) -> None:
+    """A session's fields, or the API's answer as it came (``--json``)."""
+    if as_json:
+        print_json(session.raw)
+    else:
+        print_session(session)
+
+
 @click.group()
 def session() -> None:
-    """Create and inspect sessions (also from saved agents)."""
+    """Create and inspect sessions.
+
+    A session comes from a config file (create) or a saved agent (from-agent).
+    """
 
 
 @session.command("create")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
 @with_client
-async def session_create(client: AsyncAmas, config: Path) -> None:
-    """Create a session from a YAML or JSON config file."""
-    print_session(await client.sessions.create(config))
+async def session_create(client: AsyncAmas, config: Path, as_json: bool) -> None:
+    """Create a session from a config file.
+
+    CONFIG is a YAML or JSON file; --json prints the API's answer as it came.
+    """
+    _show(await client.sessions.create(config), as_json)
 
 
 @session.command("from-agent")
 @click.argument("agent_key", required=False)
 @click.option("--id", "agent_id", default=None, help="The saved agent's id, instead of its key.")
+@json_option
 @with_client
 async def session_from_agent(
-    client: AsyncAmas, agent_key: str | None, agent_id: str | None
+    client: AsyncAmas, agent_key: str | None, agent_id: str | None, as_json: bool
 ) -> None:
-    """Create a session from a saved agent, by AGENT_KEY or by --id."""
+    """Create a session from a saved agent.
+
+    Give the agent's AGENT_KEY, or its --id.
+    """
     if (agent_key is None) == (agent_id is None):
         raise click.UsageError("give AGENT_KEY or --id AGENT_ID (one of them)")
-    print_session(await client.sessions.from_agent(agent_key, agent_id=agent_id))
+    _show(await client.sessions.from_agent(agent_key, agent_id=agent_id), as_json)
 
 
 @session.command("get")
 @click.argument("session_id")
+@json_option
 @with_client
-async def session_get(client: AsyncAmas, session_id: str) -> None:
+async def session_get(client: AsyncAmas, session_id: str, as_json: bool) -> None:
     """Show a session's details."""
-    print_session(await client.sessions.get(session_id))
+    _show(await client.sessions.get(session_id), as_json)
 
 
 @session.command("messages")
@@ -85,7 +115,10 @@ async def execute(
     correlation_id: str | None,
     as_json: bool,
 ) -> None:
-    """Send TEXT (and images) to a session and print the reply."""
+    """Send TEXT to a session; print the reply.
+
+    With --image, the images are uploaded first and sent with the text.
+    """
     content: Any = text
     if images:
         uploads = [await client.images.upload(path) for path in images]
@@ -111,14 +144,31 @@ def _serve_options(func: Any) -> Any:
 
 @click.command(short_help="Serve the local AMAS emulator until stopped.")
 @_serve_options
-def emulator(**settings: Any) -> None:
-    """Serve the local AMAS emulator until Ctrl-C or SIGTERM (or: python -m amas_async.testing)."""
+@click.option(
+    "--agent",
+    "agent_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help=AGENT_HELP,
+)
+def emulator(agent_files: tuple[Path, ...], **settings: Any) -> None:
+    """Serve the local AMAS emulator until Ctrl-C or SIGTERM (or: python -m amas_async.testing).
+
+    Each --agent FILE registers a saved agent keyed from its config's name ("Support Agent"
+    -> support_agent), as POST /agent/ would: GET /agent/ lists it and a session can be made
+    from it (amas session from-agent support_agent).
+    """
     from ..testing import Emulator  # here: the server side loads only when it is used
 
     try:
         emu = Emulator(**settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    try:
+        register_agent_files(emu, agent_files)
+    except ValueError as exc:
+        fail(str(exc))
     try:
         serve(emu, announce=out.print)
     except OSError as exc:

@@ -4,9 +4,10 @@ Usage::
 
     python -m amas_async.testing [--port N] [--host H] [--api-key K] [--fault-rate F]
                                  [--seed S] [--latency L] [--rate-limit R] [--rate-burst B]
-                                 [--session-concurrency C] [--turn-delay T]
+                                 [--session-concurrency C] [--turn-delay T] [--agent FILE ...]
 
-It prints the API base URL and the API key, then serves until Ctrl-C or SIGTERM. It needs only
+It registers the saved agents of the ``--agent`` files (keyed from their names), prints the API
+base URL, the API key and the agents' keys, then serves until Ctrl-C or SIGTERM. It needs only
 the testing package (not the ``amas`` command): its options come from ``_serve.SERVE_OPTIONS``.
 """
 
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from ._emulator import Emulator
-from ._serve import SERVE_OPTIONS, serve
+from ._serve import AGENT_HELP, SERVE_OPTIONS, register_agent_files, serve
 
 PROG = "python -m amas_async.testing"
 
@@ -33,17 +34,29 @@ def _parser() -> argparse.ArgumentParser:
         parser.add_argument(
             option.flag, type=option.type, default=option.default, help=option.help + shown
         )
+    parser.add_argument(
+        "--agent", dest="agent_files", metavar="FILE", action="append", default=[], help=AGENT_HELP
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the options, serve until Ctrl-C or SIGTERM; 0 when stopped, 1 when it cannot listen."""
+    """Parse the options, serve until Ctrl-C or SIGTERM.
+
+    0 when stopped; 1 when an agent file is bad or it cannot listen; 2 for a usage error.
+    """
     parser = _parser()
     settings = vars(parser.parse_args(argv))
+    agent_files = settings.pop("agent_files")
     try:
         emulator = Emulator(**settings)
     except ValueError as exc:
         parser.error(str(exc))  # exits with status 2
+    try:
+        register_agent_files(emulator, agent_files)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
         serve(emulator, announce=functools.partial(print, flush=True))
     except OSError as exc:

@@ -1,7 +1,8 @@
 """Serving the emulator from a shell: its settings, and the loop that serves until stopped.
 
 It serves until Ctrl-C (SIGINT) or SIGTERM (what containers and job schedulers send); either
-ends it normally, the server closed.
+ends it normally, the server closed. ``--agent FILE`` (repeatable) registers saved agents from
+config files first (:func:`register_agent_files`); the banner lists their keys.
 
 Two front-ends share this: ``python -m amas_async.testing`` (an argparse parser, so the testing
 package never imports the CLI) and ``amas emulator`` (a click command in ``amas_async.cli``).
@@ -11,14 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 if TYPE_CHECKING:  # the server side loads only when an emulator is made
-    from ._emulator import Emulator
+    from ._emulator import Emulator, RegisteredAgent
 
-__all__ = ["SERVE_OPTIONS", "ServeOption", "serve"]
+__all__ = ["AGENT_HELP", "SERVE_OPTIONS", "ServeOption", "register_agent_files", "serve"]
+
+#: The help of ``--agent FILE``, which both front-ends take besides :data:`SERVE_OPTIONS`.
+AGENT_HELP: Final = (
+    "Register a saved agent from a YAML or JSON config file, keyed from its name (repeatable)."
+)
 
 
 class ServeOption(NamedTuple):
@@ -57,6 +65,30 @@ SERVE_OPTIONS: tuple[ServeOption, ...] = (
 )
 
 
+def register_agent_files(
+    emulator: Emulator, files: Iterable[str | os.PathLike[str]]
+) -> list[RegisteredAgent]:
+    """Register the agent of each config file in ``emulator``, keyed from its name.
+
+    Raises a one-line :class:`ValueError` for a file that cannot be read or parsed, an
+    invalid config, or two files whose agents would have the same key.
+    """
+    registered: dict[str, tuple[str, RegisteredAgent]] = {}
+    for file in files:
+        name = os.fspath(file)
+        try:
+            # (a Path: a string is always a file name here, never config text)
+            agent = emulator.register_agent(Path(file))
+        except OSError as exc:
+            raise ValueError(f"cannot read agent file {name}: {exc.strerror or exc}") from None
+        if agent.key in registered:
+            raise ValueError(
+                f"{registered[agent.key][0]} and {name} both make the agent key {agent.key!r}"
+            )
+        registered[agent.key] = (name, agent)
+    return [agent for _, agent in registered.values()]
+
+
 @contextlib.contextmanager
 def _stop_on_sigterm(stop: asyncio.Event) -> Iterator[None]:
     """Set ``stop`` on SIGTERM while the block runs (where the loop can handle signals)."""
@@ -79,6 +111,8 @@ async def _serve(emulator: Emulator, announce: Callable[[str], object]) -> None:
         with _stop_on_sigterm(stop):
             announce(f"AMAS emulator listening on {emulator.base_url}")
             announce(f"API key: {emulator.api_key}")
+            for agent in emulator.agents:
+                announce(f"Saved agent: {agent.key} ({agent.name})")
             announce(f"export AMAS_BASE_URL={emulator.base_url} AMAS_API_KEY={emulator.api_key}")
             announce("Press Ctrl-C to stop.")
             await stop.wait()

@@ -3,6 +3,9 @@
 POST bodies may be JSON or YAML (``application/yaml`` [DOC]; ``application/x-yaml``,
 ``text/yaml`` and ``text/x-yaml`` too [OURS]); any other content type is parsed as JSON. An
 empty body, invalid UTF-8, bad JSON or bad YAML is a 400 ``invalid_request_error``.
+
+:func:`load_config` reads a config the same way from a file or text, for
+:meth:`Emulator.register_agent` and ``amas emulator --agent FILE``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final
 
 import yaml
@@ -99,4 +104,51 @@ def parse_body(raw: bytes, content_type: str) -> Any:
             raise invalid(
                 f"Invalid JSON body: {exc.msg} (line {exc.lineno}, column {exc.colno})"
             ) from None
+    return to_jsonable(data)
+
+
+def config_file(source: str | os.PathLike[str]) -> str | None:
+    """The file a config source names, or None when it is YAML or JSON text.
+
+    Text is a string with a line break, or one that starts with ``{``.
+    """
+    if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
+        return None
+    return os.fspath(source)
+
+
+def load_config(source: str | os.PathLike[str]) -> Any:
+    """A config from a YAML or JSON file (its path), or from YAML or JSON text, as JSON data.
+
+    A string with a line break, or one that starts with ``{``, is text; anything else is a
+    path. A ``.json`` file is read as JSON, any other as YAML (which JSON also is), as a
+    YAML body would be. Raises :class:`OSError` when the file cannot be read and a one-line
+    :class:`ValueError` naming the file (and line) when it cannot be parsed. What it holds
+    is not checked here (see :func:`~.workflow.parse_config`).
+    """
+    file = config_file(source)
+    if file is None:
+        origin, text, as_json = "config text", os.fspath(source), False
+    else:
+        path = Path(file)
+        origin, as_json = file, path.suffix.lower() == ".json"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{origin}: not valid UTF-8") from None
+    if as_json:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"{origin}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            ) from None
+    else:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            problem = getattr(exc, "problem", None) or "cannot be parsed"
+            raise ValueError(f"{origin}: not valid YAML: {problem}{where}") from None
     return to_jsonable(data)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
@@ -17,7 +18,7 @@ from typing import Any, Final, Protocol
 
 from aiohttp import web
 
-from .bodies import to_jsonable
+from .bodies import config_file, load_config, to_jsonable
 from .errors import ApiError
 from .faults import Faults, FaultScripting, check_seconds
 from .library import ProcessingControls, StoredFile
@@ -288,24 +289,32 @@ class Emulator(FaultScripting, ProcessingControls):
 
     def register_agent(
         self,
-        config: Mapping[str, Any] | SupportsToDict,
+        config: Mapping[str, Any] | SupportsToDict | str | os.PathLike[str],
         *,
         agent_key: str | None = None,
         agent_id: str | None = None,
     ) -> RegisteredAgent:
         """Save an agent in the store behind ``/agent/`` and ``/sessions/from-agent/``.
 
-        ``config`` is a mapping or anything with a ``to_dict()`` (such as
-        ``amas.SessionConfig``); it is validated like ``POST /sessions/`` (:class:`ValueError`
-        if invalid). ``agent_key`` defaults to the name in snake case ("Support Agent" ->
+        ``config`` is a mapping, anything with a ``to_dict()`` giving one (such as
+        ``amas.SessionConfig``: duck-typed, the emulator never imports the client), the path
+        of a YAML or JSON file, or YAML or JSON text (a string with a line break, or one that
+        starts with ``{``). It is validated like ``POST /sessions/``: :class:`ValueError` if
+        invalid or unparsable (naming the file), :class:`OSError` if the file cannot be read.
+        ``agent_key`` defaults to the name in snake case ("Support Agent" ->
         ``support_agent``); ``agent_id`` to a new UUID. Unlike ``POST /agent/``, registering
         the same key or id again replaces the agent.
         """
-        if not isinstance(config, Mapping):
+        origin = ""
+        if isinstance(config, (str, os.PathLike)):
+            file = config_file(config)
+            origin = "" if file is None else f" in {file}"
+            config = load_config(config)
+        elif not isinstance(config, Mapping):
             to_dict = getattr(config, "to_dict", None)
             if not callable(to_dict):
                 raise TypeError(
-                    "config must be a mapping or have a to_dict() method, got "
+                    "config must be a mapping, have a to_dict() method, or be a file path, got "
                     f"{type(config).__name__}"
                 )
             config = to_dict()
@@ -314,7 +323,7 @@ class Emulator(FaultScripting, ProcessingControls):
             workflow = parse_config(data)
         except ApiError as exc:
             where = f" (field {exc.field})" if exc.field else ""
-            raise ValueError(f"Invalid agent config: {exc.message}{where}") from None
+            raise ValueError(f"Invalid agent config{origin}: {exc.message}{where}") from None
         return self._state.agents.create(
             data, workflow, agent_key=agent_key, agent_id=agent_id, replace=True
         )
