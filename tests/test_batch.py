@@ -155,7 +155,7 @@ async def test_streaming_reads_input_lazily(amas_client: amas.AsyncAmas) -> None
 
     got = 0
     stream = amas_client.runtime.iter_execute_many(endless(), concurrency=4)
-    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+    async with contextlib.aclosing(stream):
         async for result in stream:
             assert result.ok
             got += 1

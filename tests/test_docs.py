@@ -14,7 +14,8 @@ directory and ``AMAS_BASE_URL`` / ``AMAS_API_KEY`` pointing at a local emulator
   a block with ``await`` runs on the page's event loop (one loop for the page), others plainly,
   so ``asyncio.run(main())`` works as written.
 - ```` ```python ```` after ``<!-- doc-test: pytest -->``: a test file, run by pytest in a
-  subprocess in pytest-asyncio's strict mode (what a new project gets).
+  subprocess in pytest-asyncio's strict mode (what a new project gets), or with the setting the
+  marker names (``<!-- doc-test: pytest asyncio_mode = auto -->``).
 - ```` ```bash ```` / ```` ```console ````: every ``amas ...`` command line (alternatives
   separated by ``|``, optional parts in ``[...]``) must name an existing command and only its
   options.
@@ -60,6 +61,7 @@ class Block:
     language: str
     source: str
     marker: str | None  # "skip", "pytest" or None
+    options: str = ""  # after "pytest": an ini line for that test file, "asyncio_mode = auto"
 
     @property
     def where(self) -> str:
@@ -72,6 +74,7 @@ def blocks_of(page: Path) -> list[Block]:
     lines = page.read_text(encoding="utf-8").splitlines()
     index = 0
     marker: str | None = None
+    options = ""
     while index < len(lines):
         line = lines[index]
         marked = MARKER.match(line)
@@ -81,6 +84,7 @@ def blocks_of(page: Path) -> list[Block]:
                 raise AssertionError(f"{page.name}:{index + 1}: unknown doc-test marker {marker}")
             if marker == "skip" and not marked.group(2):
                 raise AssertionError(f"{page.name}:{index + 1}: a skip needs its reason")
+            options = marked.group(2) if marker == "pytest" else ""
             index += 1
             continue
         opened = FENCE.match(line)
@@ -97,8 +101,9 @@ def blocks_of(page: Path) -> list[Block]:
             index += 1
         if index == len(lines):
             raise AssertionError(f"{page.name}:{start + 1}: code block never closed")
-        found.append(Block(page, start + 1, opened.group(1), "\n".join(body) + "\n", marker))
-        marker = None
+        source = "\n".join(body) + "\n"
+        found.append(Block(page, start + 1, opened.group(1), source, marker, options))
+        marker, options = None, ""
         index += 1
     return found
 
@@ -190,10 +195,12 @@ PYTEST_BLOCKS = [block for page in PAGES for block in blocks_of(page) if block.m
 @pytest.mark.parametrize("block", PYTEST_BLOCKS, ids=lambda b: b.where)
 def test_test_file_blocks_pass_in_strict_mode(block: Block, tmp_path: Path) -> None:
     (tmp_path / "test_from_docs.py").write_text(block.source, encoding="utf-8")
-    # A new project's settings: pytest-asyncio in its default strict mode, nothing else.
+    # A new project's settings: pytest-asyncio in its default strict mode, nothing else, unless
+    # the marker names another setting (`<!-- doc-test: pytest asyncio_mode = auto -->`).
     # Warnings are errors, as in our own suite, except pytest-asyncio's nudge to pick a loop scope.
+    settings = block.options if "asyncio_mode" in block.options else "asyncio_mode = strict"
     (tmp_path / "pytest.ini").write_text(
-        "[pytest]\nasyncio_mode = strict\nfilterwarnings =\n    error\n"
+        f"[pytest]\n{settings}\nfilterwarnings =\n    error\n"
         "    ignore:The configuration option:pytest.PytestDeprecationWarning\n",
         encoding="utf-8",
     )

@@ -91,6 +91,8 @@ def normalise(annotation: Any) -> Any:
     if not isinstance(annotation, str):
         return annotation
     annotation = re.sub(r"\bAsyncAmas\b", "Amas", annotation)
+    # an async generator (closable with aclosing) is a plain iterator on the sync side
+    annotation = re.sub(r"^AsyncGenerator\[(.*), None\]$", r"Iterator[\1]", annotation)
     return re.sub(r"\bAsync(Iterator|Iterable)\b", r"\1", annotation)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from .. import _readers, _serde, batch
@@ -81,7 +81,7 @@ class AsyncRuntime(AsyncResource):
         *,
         concurrency: int = 16,
         rate_limit: float | Throttle | None = None,
-    ) -> AsyncIterator[BatchResult]:
+    ) -> AsyncGenerator[BatchResult, None]:
         """Like :meth:`execute_many`, yielding results as they complete; reads input lazily.
 
         Close it early with ``contextlib.aclosing`` to cancel what is in flight.
