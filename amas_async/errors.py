@@ -178,23 +178,51 @@ class ConfigValidationError(InvalidRequestError):
     """A session configuration that cannot be valid.
 
     ``field`` is the dotted path of the offending field (``"agents[1].agent_type"``,
-    ``"entry_point"``) and ``reason`` says why.
+    ``"entry_point"``) and ``reason`` says why. A config whose text cannot be read (not YAML,
+    not JSON, not a mapping) also names its ``source`` (the file's path, or ``<config text>``)
+    and, when the parser knows it, the 1-based ``line`` and ``column``: the message is then
+    ``source: line L, column C: reason``, one line, as compilers write it.
     """
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(
+        self,
+        field: str,
+        reason: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
         self.field = field
         self.reason = reason
-        super().__init__(f"invalid session config: {field}: {reason}")
+        self.source = source
+        self.line = line
+        self.column = column
+        if source is None:
+            super().__init__(f"invalid session config: {field}: {reason}")
+            return
+        where = [f"line {line}"] if line is not None else []
+        if column is not None:
+            where.append(f"column {column}")
+        super().__init__(
+            ": ".join([source, ", ".join(where), reason] if where else [source, reason])
+        )
 
 
 class InputFileNotFoundError(InvalidRequestError, FileNotFoundError):
-    """A file the call needs (an image, a config) does not exist; nothing was sent."""
+    """A file the call needs (an image, a config) does not exist; nothing was sent.
 
-    def __init__(self, path: str) -> None:
+    Also raised for a directory where a config file is expected (``is_directory``).
+    """
+
+    def __init__(self, path: str, *, is_directory: bool = False) -> None:
         self.path = path
-        super().__init__(f"file not found: {path!r}")
+        self.is_directory = is_directory
+        super().__init__(str(self))
 
     def __str__(self) -> str:
+        if self.is_directory:
+            return f"not a file: {self.path!r} is a directory"
         return f"file not found: {self.path!r}"
 
 
@@ -320,7 +348,26 @@ class PermissionDeniedError(APIStatusError):
 
 
 class NotFoundError(APIStatusError):
-    """404: no such session, agent or path."""
+    """404: no such session, agent or path.
+
+    When the URL has no ``/api/v<N>`` part, the message says the base URL probably lacks
+    ``/api/v1`` (every API path is under it): a 404 for every call is the usual symptom.
+    """
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.url is None or not missing_api_version(self.url):
+            return text
+        return f"{text}; the URL has no /api/v1: should the base URL end in /api/v1?"
+
+
+_API_VERSION = re.compile(r"/api/v\d+(?:/|$)")
+
+
+def missing_api_version(url: str) -> bool:
+    """Whether a URL (a base URL, or a request's) has no ``/api/v<N>`` part in its path."""
+    path = url.partition("://")[2].partition("/")[2].partition("?")[0]
+    return _API_VERSION.search("/" + path) is None
 
 
 class ConflictError(APIStatusError):

@@ -3,7 +3,9 @@
 :func:`with_client` turns ``async def command(client, **params)`` into a click callback that
 takes ``--emulator``, opens a client (for ``AMAS_BASE_URL``, or for an emulator embedded in the
 command), awaits the coroutine and closes both. :func:`run_with_client` does the same for a
-command that prepares more before it needs the client.
+command that prepares more before it needs the client. Both stop first, with one line, when
+no API key is set and no ``--emulator`` is asked for; :func:`error_text` is how an SDK error
+is shown (one line, with a hint when the likely cause is a setting).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -29,7 +32,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from .._client import AsyncAmas
-from ..errors import AmasError
+from .._config import API_KEY_ENV, BASE_URL_ENV, resolve_base_url
+from ..errors import (
+    AmasError,
+    APIConnectionError,
+    APIStatusError,
+    NotFoundError,
+    missing_api_version,
+)
 from ..models import Execution
 from ..resources import Session
 
@@ -47,12 +57,67 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+#: The CLI's missing-key message: what to set, and the way to try without a key.
+NO_API_KEY = (
+    f"no API key: set {API_KEY_ENV} (and {BASE_URL_ENV} for another server), "
+    "or add --emulator to run against a local emulator"
+)
+
+
+def require_api_key(use_emulator: bool) -> None:
+    """Exit with :data:`NO_API_KEY` (status 1) when no emulator is asked for and no key is set."""
+    if not use_emulator and not os.environ.get(API_KEY_ENV, "").strip():
+        fail(NO_API_KEY)
+
+
+def _configured_base_url() -> str | None:
+    """The base URL a client made with no arguments uses (None if it is not valid)."""
+    try:
+        return resolve_base_url(None)
+    except AmasError:
+        return None
+
+
+def error_text(exc: AmasError, *, use_emulator: bool = False) -> str:
+    """The one line an SDK error is shown as, with a hint where the cause is likely a setting.
+
+    A missing key names the variables and ``--emulator``; a bad base URL names
+    ``AMAS_BASE_URL``; a 404 from a base URL with no
+    ``/api/v1`` suggests the URL with it; a server that cannot be reached suggests starting
+    ``amas emulator`` or adding ``--emulator``. Only built when a command has failed.
+    """
+    text = str(exc)
+    if type(exc) is AmasError and text.startswith("no API key"):
+        return NO_API_KEY
+    if use_emulator:
+        return text
+    if text.startswith("base_url ") and os.environ.get(BASE_URL_ENV):
+        return BASE_URL_ENV + text[len("base_url") :]  # the setting the user wrote
+    base = _configured_base_url()
+    if base is None:
+        return text
+    if (
+        isinstance(exc, NotFoundError)
+        and exc.url is not None
+        and missing_api_version(exc.url)
+        and missing_api_version(base)
+    ):
+        shown = APIStatusError.__str__(exc)  # without the SDK's own, vaguer, hint
+        return f"{shown}: {BASE_URL_ENV} has no /api/v1: did you mean {base}/api/v1?"
+    if isinstance(exc, APIConnectionError) and not exc.request_sent:
+        return (
+            f"{text}: is a server running at {base}? For a local one, run 'amas emulator' "
+            f"and set {BASE_URL_ENV} to the URL it prints, or add --emulator"
+        )
+    return text
+
+
+def run(coro: Coroutine[Any, Any, T], *, use_emulator: bool = False) -> T:
     """Run a command's coroutine: a typed SDK error is one line and status 1, Ctrl-C 130."""
     try:
         return asyncio.run(coro)
     except AmasError as exc:
-        fail(str(exc))
+        fail(error_text(exc, use_emulator=use_emulator))
     except KeyboardInterrupt:
         err.print("interrupted")
         raise SystemExit(130) from None
@@ -73,12 +138,13 @@ async def open_client(use_emulator: bool) -> AsyncIterator[AsyncAmas]:
 
 def run_with_client(use_emulator: bool, work: Callable[[AsyncAmas], Awaitable[T]]) -> T:
     """Await ``work(client)`` with a client from :func:`open_client`, as :func:`run` does."""
+    require_api_key(use_emulator)
 
     async def main() -> T:
         async with open_client(use_emulator) as client:
             return await work(client)
 
-    return run(main())
+    return run(main(), use_emulator=use_emulator)
 
 
 def emulator_option(func: F) -> F:

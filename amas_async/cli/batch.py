@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from ..errors import AmasError
 from ..models import SessionConfig
-from ._support import emulator_option, err, fail, run_with_client
+from ._support import emulator_option, err, fail, require_api_key, run_with_client
 from .batchfile import Malformed, OutputFile, Summary, count_lines, run_file_batch
 
 if TYPE_CHECKING:
@@ -25,7 +25,11 @@ __all__ = ["batch"]
 
 
 def _progress(*, disable: bool) -> Progress:
-    """The live bar on stderr: done of total, failures, rate, elapsed and ETA."""
+    """The live bar on stderr: lines handled of total, split into ok, failed and malformed.
+
+    A malformed line moves the bar (it is handled: reported and skipped) but counts as
+    malformed, never as ok; then the rate, the elapsed time and the ETA.
+    """
     from rich.progress import (  # here: only this command draws one
         BarColumn,
         MofNCompleteColumn,
@@ -39,7 +43,9 @@ def _progress(*, disable: bool) -> Progress:
         TextColumn("[bold]batch"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("[green]{task.fields[ok]} ok"),
         TextColumn("[red]{task.fields[failed]} failed"),
+        TextColumn("[yellow]{task.fields[malformed]} malformed"),
         TextColumn("{task.fields[rate]:.1f}/s"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
@@ -94,6 +100,7 @@ def batch(
         raise click.BadParameter("must be at least 1", param_hint="--concurrency")
     if not input_path.is_file():
         fail(f"input file not found: {str(input_path)!r}")
+    require_api_key(use_emulator)  # before the output file is touched
     try:
         if config is not None:
             SessionConfig.from_yaml(config).validate()  # a bad config fails before any line
@@ -103,18 +110,18 @@ def batch(
     except (AmasError, OSError) as exc:
         fail(str(exc))
     progress = _progress(disable=no_progress)
-    task = progress.add_task("batch", total=todo, failed=0, rate=0.0)
+    task = progress.add_task("batch", total=todo, ok=0, failed=0, malformed=0, rate=0.0)
     summary = Summary()
     started = time.monotonic()
 
     def on_line(data: dict[str, Any]) -> None:
         done = summary.ok + summary.failed
         rate = done / max(time.monotonic() - started, 1e-9)
-        progress.update(task, advance=1, failed=summary.failed, rate=rate)
+        progress.update(task, advance=1, ok=summary.ok, failed=summary.failed, rate=rate)
 
     def on_malformed(line: Malformed) -> None:
         progress.console.print(f"[yellow]line {line.number}:[/] {escape(line.reason)}")
-        progress.update(task, advance=1)
+        progress.update(task, advance=1, malformed=summary.malformed)
 
     output.open()
     interrupted = False

@@ -308,5 +308,5 @@ async def run_file_batch(
             line, sid = meta.pop(result.index)
             emit(line, sid, result, None)
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
     return summary

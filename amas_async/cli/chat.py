@@ -24,7 +24,16 @@ import click
 from rich.markup import escape
 
 from ..errors import AmasError
-from ._support import emulator_option, err, fail, inputs_option, out, print_execution
+from ._support import (
+    emulator_option,
+    err,
+    error_text,
+    fail,
+    inputs_option,
+    out,
+    print_execution,
+    require_api_key,
+)
 
 if TYPE_CHECKING:
     from ..sync import Amas, Session
@@ -143,7 +152,7 @@ class _Chat:
                 out.print()
                 err.print("[dim]cancelled[/]")
             except AmasError as exc:  # an API or connection error: shown, the chat goes on
-                err.print(f"[bold red]error:[/] {escape(str(exc))}")
+                err.print(f"[bold red]error:[/] {escape(error_text(exc))}")
 
     def handle(self, line: str) -> bool:
         """Do what ``line`` asks; False to leave."""
@@ -210,6 +219,7 @@ def chat(
     """
     if (config is None) == (session_id is None):
         raise click.UsageError("give a CONFIG file or --session ID (one of them)")
+    require_api_key(use_emulator)
     try:
         with _client(use_emulator) as client:
             new_session: Callable[[], Session] | None = None
@@ -222,6 +232,6 @@ def chat(
             with _line_editing():
                 _Chat(client, new_session, session, inputs).run()
     except AmasError as exc:
-        fail(str(exc))
+        fail(error_text(exc, use_emulator=use_emulator))
     except KeyboardInterrupt:  # before the chat began (creating the session, say)
         out.print()
