@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +48,36 @@ def upload_sources(tmp_path: Path, png: bytes) -> dict[str, tuple[Callable[[], A
         "bytearray": (lambda: bytearray(png), "upload.png"),
         "BytesIO": (lambda: io.BytesIO(png), "upload.png"),
     }
+
+
+@contextlib.contextmanager
+def serving(command: list[str], *args: str) -> Iterator[list[str]]:
+    """``python -m <command> --port 0 <args>`` serving the emulator; yields its banner's lines.
+
+    Stopped with Ctrl-C at the end, which must end it with status 0 and no traceback.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *command, "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        assert proc.stdout is not None
+        banner: list[str] = []
+        while not banner or not banner[-1].startswith("Press Ctrl-C"):
+            line = proc.stdout.readline()
+            assert line, banner  # it did not exit
+            banner.append(line.rstrip("\n"))
+        yield banner
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, stderr = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:  # pragma: no cover - only when the test already failed
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr

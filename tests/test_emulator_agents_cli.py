@@ -5,19 +5,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import serving
 
 import amas_async as amas
 from amas_async.cli import main
@@ -118,36 +113,6 @@ def test_register_agent_reports_bad_files(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- serving with --agent
 
 SERVERS = {"amas": ["amas_async.cli", "emulator"], "python-m": ["amas_async.testing"]}
-
-
-@contextlib.contextmanager
-def serving(command: list[str], *args: str) -> Iterator[list[str]]:
-    """A served emulator (its banner's lines), stopped with Ctrl-C at the end (status 0)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", *command, "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    try:
-        assert proc.stdout is not None
-        banner: list[str] = []
-        while not banner or not banner[-1].startswith("Press Ctrl-C"):
-            line = proc.stdout.readline()
-            assert line, banner  # it did not exit
-            banner.append(line.rstrip("\n"))
-        yield banner
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, stderr = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:  # pragma: no cover - only when the test already failed
-                proc.kill()
-                proc.communicate()
-    assert proc.returncode == 0, stderr
-    assert "Traceback" not in stderr
 
 
 @pytest.mark.parametrize("command", SERVERS.values(), ids=SERVERS.keys())
