@@ -19,6 +19,8 @@ directory and ``AMAS_BASE_URL`` / ``AMAS_API_KEY`` pointing at a local emulator
 - ```` ```bash ```` / ```` ```console ````: every ``amas ...`` command line (alternatives
   separated by ``|``, optional parts in ``[...]``) must name an existing command and only its
   options.
+- ```` ```bash ```` after ``<!-- doc-test: run -->``: also run, line by line, against the page's
+  emulator, in a scratch directory that sees the repository's ``examples/``; each must exit 0.
 - ``<!-- doc-test: skip (reason) -->`` before a block: not run (the reason is required).
 """
 
@@ -80,7 +82,7 @@ def blocks_of(page: Path) -> list[Block]:
         marked = MARKER.match(line)
         if marked:
             marker = marked.group(1)
-            if marker not in {"skip", "pytest"}:
+            if marker not in {"skip", "pytest", "run"}:
                 raise AssertionError(f"{page.name}:{index + 1}: unknown doc-test marker {marker}")
             if marker == "skip" and not marked.group(2):
                 raise AssertionError(f"{page.name}:{index + 1}: a skip needs its reason")
@@ -222,7 +224,7 @@ SHELL_BLOCKS = [
     block
     for page in PAGES
     for block in blocks_of(page)
-    if block.language in {"bash", "console"} and block.marker is None
+    if block.language in {"bash", "console"} and block.marker in {None, "run"}
 ]
 
 
@@ -288,6 +290,28 @@ def test_shell_blocks_name_real_commands_and_options(block: Block) -> None:
             check_command(words)
         except AssertionError as exc:
             raise AssertionError(f"{block.where}: {' '.join(words)}: {exc}") from None
+
+
+RUN_BLOCKS = [block for page in PAGES for block in blocks_of(page) if block.marker == "run"]
+
+
+@pytest.mark.parametrize("block", RUN_BLOCKS, ids=lambda b: b.where)
+def test_run_blocks_succeed(block: Block, doc_env: Emulator, tmp_path: Path) -> None:
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    for line in block.source.splitlines():
+        words = shlex.split(line, comments=True)
+        if not words:
+            continue
+        assert words[0] == "amas", f"{block.where}: only amas commands run here: {line}"
+        completed = subprocess.run(
+            [sys.executable, "-m", "amas_async.cli", *words[1:]],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=100,
+            check=False,
+        )
+        assert completed.returncode == 0, f"{block.where}: {line}\n{completed.stderr}"
 
 
 # ---- the pages themselves --------------------------------------------------------------------
