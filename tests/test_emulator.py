@@ -331,8 +331,8 @@ async def test_config_validation_names_the_field(api: Api, config: Any, field: s
     ("raw", "content_type", "message"),
     [
         (b"[1, 2]", "application/json", "object"),
-        (b"{not json", "application/json", "Invalid JSON"),
-        (b"name: [unclosed", "application/yaml", "Invalid YAML"),
+        (b"{not json", "application/json", "Invalid JSON body: Expecting property name"),
+        (b"name: [unclosed", "application/yaml", "Invalid YAML body: expected ',' or ']', but got"),
         (b"", "application/json", "empty"),
         (b"\xff\xfe", "application/json", "UTF-8"),
     ],
@@ -342,6 +342,7 @@ async def test_bad_bodies(api: Api, raw: bytes, content_type: str, message: str)
     assert reply.status == 400
     assert reply.body["error"]["type"] == "invalid_request_error"
     assert message in reply.body["error"]["message"]
+    assert "\n" not in reply.body["error"]["message"]  # one line, with where it failed
 
 
 async def test_unknown_session_is_404_everywhere(api: Api) -> None:

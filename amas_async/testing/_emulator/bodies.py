@@ -92,18 +92,10 @@ def parse_body(raw: bytes, content_type: str) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise invalid("Request body is not valid UTF-8") from None
-    if content_type.lower() in YAML_CONTENT_TYPES:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise invalid(f"Invalid YAML body: {exc}") from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise invalid(
-                f"Invalid JSON body: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-            ) from None
+    try:
+        data = parse_text(text, as_json=content_type.lower() not in YAML_CONTENT_TYPES)
+    except TextSyntaxError as exc:
+        raise invalid(f"Invalid {exc.language} body: {exc.detail}") from None
     return to_jsonable(data)
 
 
@@ -136,19 +128,34 @@ def load_config(source: str | os.PathLike[str]) -> Any:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise ValueError(f"{origin}: not valid UTF-8") from None
+    try:
+        data = parse_text(text, as_json=as_json)
+    except TextSyntaxError as exc:
+        raise ValueError(f"{origin}: {exc}") from None
+    return to_jsonable(data)
+
+
+class TextSyntaxError(ValueError):
+    """JSON or YAML text that does not parse: ``not valid JSON: <detail>`` on one line."""
+
+    def __init__(self, language: str, detail: str) -> None:
+        self.language = language
+        self.detail = detail  # the problem and its 1-based line and column
+        super().__init__(f"not valid {language}: {detail}")
+
+
+def parse_text(text: str, *, as_json: bool) -> Any:
+    """JSON or YAML text as data; :class:`TextSyntaxError` saying where it fails."""
     if as_json:
         try:
-            data = json.loads(text)
+            return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"{origin}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-            ) from None
-    else:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-            problem = getattr(exc, "problem", None) or "cannot be parsed"
-            raise ValueError(f"{origin}: not valid YAML: {problem}{where}") from None
-    return to_jsonable(data)
+            detail = f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+            raise TextSyntaxError("JSON", detail) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise TextSyntaxError("YAML", f"{problem}{where}") from None
