@@ -2,7 +2,7 @@
 
 The emulator: async tests take the package's own pytest-plugin fixtures (``amas_emulator``,
 ``amas_client``, ``amas_retry_clock``: what our users get); synchronous tests (the sync client,
-the CLI) take ``threaded_emulator``, the same emulator served from a background thread. Unit
+the CLI) take ``threaded_emulator``, which is the plugin's ``amas_emulator_sync``. Unit
 tests with canned answers use ``amas_async.testing.MockTransport``; the aiohttp transport's own
 tests use aioresponses (``mock_api``).
 """
@@ -36,10 +36,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def threaded_emulator() -> Iterator[Emulator]:
-    """The emulator served from a background thread, for synchronous tests."""
-    with Emulator().run_in_thread() as emulator:
-        yield emulator
+def threaded_emulator(amas_emulator_sync: Emulator) -> Emulator:
+    """The plugin's ``amas_emulator_sync`` (what our users get): served from a thread."""
+    return amas_emulator_sync
 
 
 @pytest.fixture

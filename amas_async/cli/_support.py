@@ -81,14 +81,12 @@ def _configured_base_url() -> str | None:
 def error_text(exc: AmasError, *, use_emulator: bool = False) -> str:
     """The one line an SDK error is shown as, with a hint where the cause is likely a setting.
 
-    A missing key names the variables and ``--emulator``; a bad base URL names
-    ``AMAS_BASE_URL``; a 404 from a base URL with no
-    ``/api/v1`` suggests the URL with it; a server that cannot be reached suggests starting
-    ``amas emulator`` or adding ``--emulator``. Only built when a command has failed.
+    A bad base URL names ``AMAS_BASE_URL``; a 404 from a base URL with no ``/api/v1``
+    suggests the URL with it; a server that cannot be reached suggests starting
+    ``amas emulator`` or adding ``--emulator``. (A missing key never gets here:
+    :func:`require_api_key` stops first.) Only built when a command has failed.
     """
     text = str(exc)
-    if type(exc) is AmasError and text.startswith("no API key"):
-        return NO_API_KEY
     if use_emulator:
         return text
     if text.startswith("base_url ") and os.environ.get(BASE_URL_ENV):
