@@ -133,15 +133,8 @@ class Throttle:
         """
         if self._in_flight >= self._slots() or self._waiters:
             return False
-        rate = self.requests_per_second
-        now = self._clock()
-        if self._paused_until > now:
+        if self._paused_until > self._clock() or not self._try_token():
             return False
-        if rate is not None:
-            tokens = min(float(self.burst), self._tokens + (now - self._stamp) * rate)
-            if tokens < 1.0:
-                return False
-            self._tokens, self._stamp = tokens - 1.0, now
         self._in_flight += 1
         return True
 
@@ -192,7 +185,23 @@ class Throttle:
                 return
             await self._sleep(left)
 
+    # The token source: a local bucket here. A subclass may draw tokens from elsewhere (the
+    # Ray integration leases them from a cluster-wide actor) by overriding these two.
+
+    def _try_token(self) -> bool:
+        """Take a token if one is there now (no waiting); False if the caller must wait."""
+        rate = self.requests_per_second
+        if rate is None:
+            return True
+        now = self._clock()
+        tokens = min(float(self.burst), self._tokens + (now - self._stamp) * rate)
+        if tokens < 1.0:
+            return False
+        self._tokens, self._stamp = tokens - 1.0, now
+        return True
+
     async def _take_token(self) -> None:
+        """Take a token, waiting for one if need be."""
         rate = self.requests_per_second
         if rate is None:
             return

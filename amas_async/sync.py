@@ -828,15 +828,27 @@ class Sessions:
     def __init__(self, client: Amas) -> None:
         self._client = client
 
-    def create(self, config: ConfigTypes) -> Session:
+    def create(self, config: ConfigTypes, *, idempotency_key: str | None = None) -> Session:
         """Create a session from a config (SessionConfig, mapping, YAML text or file path)."""
         client = self._client
-        return Session(client, client._run(client._async.sessions.create, config))
+        handle = client._run(client._async.sessions.create, config, idempotency_key=idempotency_key)
+        return Session(client, handle)
 
-    def from_agent(self, agent_key: str | None = None, *, agent_id: str | None = None) -> Session:
+    def from_agent(
+        self,
+        agent_key: str | None = None,
+        *,
+        agent_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Session:
         """Create a session from a saved agent, by key (GET) or by id (POST)."""
         client = self._client
-        handle = client._run(client._async.sessions.from_agent, agent_key, agent_id=agent_id)
+        handle = client._run(
+            client._async.sessions.from_agent,
+            agent_key,
+            agent_id=agent_id,
+            idempotency_key=idempotency_key,
+        )
         return Session(client, handle)
 
     def get(self, session_id: str) -> Session:

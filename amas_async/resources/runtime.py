@@ -37,7 +37,8 @@ def _check_page(limit: object, offset: object) -> tuple[int, int]:
     return check_int(limit, "limit", minimum=1), check_int(offset, "offset", minimum=0)
 
 
-def _key(idempotency_key: object) -> str | None:
+def check_idempotency_key(idempotency_key: object) -> str | None:
+    """``idempotency_key`` checked: None, or a non-empty printable ASCII str."""
     if idempotency_key is None:
         return None
     if not isinstance(idempotency_key, str) or not idempotency_key.strip():
@@ -133,7 +134,7 @@ class AsyncRuntime(AsyncResource):
             path,
             content=body,
             idempotent=False,
-            idempotency_key=None if idempotency_key is None else _key(idempotency_key),
+            idempotency_key=check_idempotency_key(idempotency_key),
             parse=parse_execution,
         )
         if execution.status in ("error", "timeout"):

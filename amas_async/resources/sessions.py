@@ -14,7 +14,7 @@ from ..errors import InvalidRequestError
 from ..models import Content, Execution, Message, MessagePage, SessionStatus
 from ._base import AsyncResource, Client
 from ._config_body import ConfigTypes, config_body
-from .runtime import AsyncRuntime
+from .runtime import AsyncRuntime, check_idempotency_key
 
 
 class Session:
@@ -119,31 +119,50 @@ class AsyncSessions(AsyncResource):
         fields = await self._client._request(method, path, parse=parse_session_fields, **kwargs)
         return Session(self._client, **fields)
 
-    async def create(self, config: ConfigTypes) -> Session:
+    async def create(self, config: ConfigTypes, *, idempotency_key: str | None = None) -> Session:
         """Create a session from a config.
 
         ``config`` is a :class:`SessionConfig`, a mapping in the wire shape (sent as given),
         YAML text, or a path to a YAML or JSON file (sent as written, YAML as
         ``application/yaml``). Both documented forms are accepted. A config that cannot be
-        valid raises :class:`ConfigValidationError` before any request.
+        valid raises :class:`ConfigValidationError` before any request. ``idempotency_key``
+        replaces the key the SDK makes for the call: a server that honours keys answers a
+        repeat with the session it made the first time (a re-run then reuses it).
         """
         content, content_type = config_body(config)
-        return await self._session("POST", "/sessions/", content=content, content_type=content_type)
+        return await self._session(
+            "POST",
+            "/sessions/",
+            content=content,
+            content_type=content_type,
+            idempotency_key=check_idempotency_key(idempotency_key),
+        )
 
     async def from_agent(
-        self, agent_key: str | None = None, *, agent_id: str | None = None
+        self,
+        agent_key: str | None = None,
+        *,
+        agent_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Session:
         """Create a session from a saved agent's deployed version.
 
         By key: ``GET /sessions/from-agent/?agent_key=...`` (the tutorial's form). By id:
         ``from_agent(agent_id=...)`` sends ``POST /sessions/from-agent/{agent_id}/`` (the API
-        reference's form). Give exactly one.
+        reference's form). Give exactly one. ``idempotency_key`` goes with the POST form only
+        (a GET carries none): give ``agent_id`` with it.
         """
         if (agent_key is None) == (agent_id is None):
             raise InvalidRequestError("give exactly one of agent_key or agent_id")
+        if idempotency_key is not None and agent_id is None:
+            raise InvalidRequestError(
+                "idempotency_key needs agent_id: the agent_key form is a GET, which carries no key"
+            )
         if agent_id is not None:
             path = f"/sessions/from-agent/{path_segment(agent_id, 'agent_id')}/"
-            return await self._session("POST", path)
+            return await self._session(
+                "POST", path, idempotency_key=check_idempotency_key(idempotency_key)
+            )
         if not isinstance(agent_key, str) or not agent_key.strip():
             raise InvalidRequestError("agent_key must be a non-empty str")
         return await self._session("GET", "/sessions/from-agent/", params={"agent_key": agent_key})

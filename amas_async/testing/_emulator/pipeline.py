@@ -18,6 +18,7 @@ import logging
 import math
 import socket
 import struct
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -160,6 +161,7 @@ class Pipeline:
                 headers=CIMultiDictProxy(CIMultiDict(request.headers)),
                 body=request[BODY],
                 query_items=tuple(request.query.items()),
+                received_at=time.time(),
             )
         )
         return await handler(request)

@@ -57,7 +57,8 @@ class RecordedRequest:
     ``headers`` is case-insensitive (``headers["X-API-KEY"]`` works); ``query`` maps
     each parameter to its first value and ``query_items`` holds every (name, value) pair in
     order (``tags=a&tags=b``); ``body`` holds the raw bytes (truncated at the size cap for
-    an oversized body).
+    an oversized body). ``received_at`` is when it arrived, on :func:`time.time`'s clock
+    (comparable across processes on one machine: rates and gaps seen by the server).
     """
 
     method: str
@@ -66,6 +67,7 @@ class RecordedRequest:
     headers: CIMultiDictProxy[str]
     body: bytes
     query_items: tuple[tuple[str, str], ...] = ()
+    received_at: float = 0.0
 
     def query_values(self, name: str) -> list[str]:
         """Every value of the query parameter ``name``, in order (empty if absent)."""
