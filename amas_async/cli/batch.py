@@ -16,7 +16,7 @@ from rich.markup import escape
 from ..errors import AmasError
 from ..models import SessionConfig
 from ._support import emulator_option, err, fail, require_api_key, run_with_client
-from .batchfile import Malformed, OutputFile, Summary, count_lines, run_file_batch
+from .batchfile import Malformed, OutputFile, Shard, Summary, count_lines, run_file_batch
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -24,11 +24,22 @@ if TYPE_CHECKING:
 __all__ = ["batch"]
 
 
-def _progress(*, disable: bool) -> Progress:
+def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Shard | None:
+    """``--shard I/N`` as a :class:`~.batchfile.Shard` (0-based); otherwise a usage error."""
+    if value is None:
+        return None
+    try:
+        return Shard.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def _progress(*, disable: bool, label: str = "batch") -> Progress:
     """The live bar on stderr: lines handled of total, split into ok, failed and malformed.
 
-    A malformed line moves the bar (it is handled: reported and skipped) but counts as
-    malformed, never as ok; then the rate, the elapsed time and the ETA.
+    ``label`` leads (``batch``, or ``batch 3/8`` for a shard). A malformed line moves the
+    bar (it is handled: reported and skipped) but counts as malformed, never as ok; then the
+    rate, the elapsed time and the ETA.
     """
     from rich.progress import (  # here: only this command draws one
         BarColumn,
@@ -40,7 +51,7 @@ def _progress(*, disable: bool) -> Progress:
     )
 
     return Progress(
-        TextColumn("[bold]batch"),
+        TextColumn(f"[bold]{escape(label)}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("[green]{task.fields[ok]} ok"),
@@ -76,6 +87,14 @@ def _progress(*, disable: bool) -> Progress:
 @click.option("--concurrency", default=16, show_default=True, help="Sessions run at once.")
 @click.option("--rps", type=float, default=None, help="Requests per second at most.")
 @click.option("--no-progress", is_flag=True, help="No live progress bar.")
+@click.option(
+    "--shard",
+    metavar="I/N",
+    default=None,
+    callback=_shard,
+    help="Run only shard I of N (0-based, 0 <= I < N) of the lines, split by session key or "
+    "id; results go to OUTPUT.shard-I-of-N.jsonl (resumed from there).",
+)
 @emulator_option
 def batch(
     input_path: Path,
@@ -85,6 +104,7 @@ def batch(
     concurrency: int,
     rps: float | None,
     no_progress: bool,
+    shard: Shard | None,
     use_emulator: bool,
 ) -> None:
     """Run every line of INPUT.jsonl; write one result line per id to --output.
@@ -93,9 +113,18 @@ def batch(
     "session" key share one session made from --config; lines without one get a fresh
     session each (or all use --session). Re-running with the same --output skips the ids
     already done and retries the failed ones. Exit status 1 if any line failed.
+
+    With --shard I/N, N processes (one per I, 0 to N-1) split the lines: each runs the lines
+    whose session key (else id) hashes to its I, writes OUTPUT.shard-I-of-N.jsonl and resumes
+    from it. Concatenated, the N files hold what one run without --shard would write.
     """
     if (config is None) == (session_id is None):
         raise click.UsageError("give --config CONFIG.yaml or --session ID (one of them)")
+    if shard is not None and shard.count > 1 and session_id is not None:
+        raise click.UsageError(
+            "--shard cannot split lines that all run in one --session (its turns run one at "
+            "a time, in order): give --config to split them"
+        )
     if concurrency < 1:
         raise click.BadParameter("must be at least 1", param_hint="--concurrency")
     if not input_path.is_file():
@@ -104,12 +133,15 @@ def batch(
     try:
         if config is not None:
             SessionConfig.from_yaml(config).validate()  # a bad config fails before any line
+        if shard is not None:
+            output_path = shard.output_path(output_path)
         output = OutputFile(output_path)
         output.load()
-        todo = max(0, count_lines(input_path) - len(output.done))
+        todo = max(0, count_lines(input_path, shard) - len(output.done))
     except (AmasError, OSError) as exc:
         fail(str(exc))
-    progress = _progress(disable=no_progress)
+    label = "batch" if shard is None else f"batch {shard}"
+    progress = _progress(disable=no_progress, label=label)
     task = progress.add_task("batch", total=todo, ok=0, failed=0, malformed=0, rate=0.0)
     summary = Summary()
     started = time.monotonic()
@@ -140,6 +172,7 @@ def batch(
                     on_line=on_line,
                     on_malformed=on_malformed,
                     summary=summary,
+                    shard=shard,
                 ),
             )
     except SystemExit as exc:
@@ -151,9 +184,10 @@ def batch(
     elapsed = time.monotonic() - started
     done = summary.ok + summary.failed
     err.print(
-        f"{summary.ok} ok, {summary.failed} failed, {summary.malformed} malformed lines, "
+        ("" if shard is None else f"{label}: ")
+        + f"{summary.ok} ok, {summary.failed} failed, {summary.malformed} malformed lines, "
         f"{summary.skipped} already done; {done} in {elapsed:.1f}s "
-        f"({done / max(elapsed, 1e-9):.1f}/s) -> {output_path}"
+        f"({done / max(elapsed, 1e-9):.1f}/s) -> {escape(str(output_path))}"
     )
     if interrupted:
         err.print("interrupted: re-run the same command to resume")

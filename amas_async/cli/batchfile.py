@@ -13,6 +13,15 @@ a single ``write`` on a file opened for appending, so a crash never leaves half 
 behind other lines. Resuming reads the output: ids that succeeded are skipped, sessions made
 for a key are reused, failed lines are dropped from the file (to be run again), and a
 partial last line from a crash is cut off.
+
+Shards (``--shard I/N``, :class:`Shard`): N processes, each given one I in ``0..N-1``, split
+the lines between them, deterministically and disjointly, without talking to each other.
+A line goes to shard :func:`shard_of` of its *shard key*: its ``session`` key if it has one
+(so a conversation stays in one session, in input order), else its ``id``. Every shard reads
+the whole input, so duplicate ids are found as without shards (the first occurrence runs);
+a line that cannot be run (malformed, or a duplicate id) is reported by exactly one shard,
+``(line number - 1) % N``. Each shard writes, and resumes from, its own output file
+(:meth:`Shard.output_path`); the shards' files together hold what one run would.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,11 +44,13 @@ __all__ = [
     "InputLine",
     "Malformed",
     "OutputFile",
+    "Shard",
     "Summary",
     "count_lines",
     "read_input",
     "record",
     "run_file_batch",
+    "shard_of",
 ]
 
 
@@ -61,8 +73,91 @@ class Malformed:
     reason: str
 
 
-def count_lines(path: Path) -> int:
-    """Non-blank lines of a file (for the progress bar's total)."""
+def shard_of(key: str, count: int) -> int:
+    """The shard (``0 <= shard < count``) of a line whose shard key is ``key``.
+
+    The formula, to reproduce it elsewhere: the first 8 bytes of the SHA-256 of the key's
+    UTF-8 encoding, read as a big-endian unsigned integer, modulo ``count``::
+
+        int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % count
+
+    The key is the line's ``session`` key if it has one, else its ``id``, as a string (the
+    integer id ``7`` is ``"7"``). It depends on nothing else, so it is the same on every run,
+    machine and Python hash seed.
+    """
+    if count < 1:
+        raise ValueError(f"the shard count must be at least 1, got {count}")
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+_SHARD = re.compile(r"(-?[0-9]+)/(-?[0-9]+)")
+
+
+@attrs.frozen
+class Shard:
+    """Shard ``index`` of ``count`` (0-based: ``0 <= index < count``) of a file batch.
+
+    It runs the valid lines whose shard key (``session``, else ``id``) has
+    :func:`shard_of` ``== index``, and reports the lines that cannot be run whose line number
+    ``n`` has ``(n - 1) % count == index``. ``Shard(0, 1)`` runs every line.
+    """
+
+    index: int
+    count: int
+
+    def __attrs_post_init__(self) -> None:
+        """Check ``count >= 1`` and ``0 <= index < count``."""
+        if self.count < 1:
+            raise ValueError(
+                f"the shard count N must be at least 1, got {self.count} "
+                "(I/N is 0-based: 0 <= I < N)"
+            )
+        if not 0 <= self.index < self.count:
+            raise ValueError(
+                f"shard index {self.index} is out of range: I is 0-based, "
+                f"0 <= I < N (0 to {self.count - 1} for N={self.count})"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"3/8"`` as ``Shard(3, 8)``; a ``ValueError`` that says why for anything else."""
+        match = _SHARD.fullmatch(text.strip())
+        if match is None:
+            raise ValueError(
+                f"expected I/N (shard I of N, 0-based: 0 <= I < N, for example 0/4), got {text!r}"
+            )
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    def __str__(self) -> str:
+        """``I/N``."""
+        return f"{self.index}/{self.count}"
+
+    def output_path(self, path: Path) -> Path:
+        """The shard's own output: ``results.jsonl`` -> ``results.shard-3-of-8.jsonl``.
+
+        The shard goes before the last suffix, or at the end without one (``results`` ->
+        ``results.shard-3-of-8``).
+        """
+        tag = f"shard-{self.index}-of-{self.count}"
+        if path.suffix:
+            return path.with_name(f"{path.stem}.{tag}{path.suffix}")
+        return path.with_name(f"{path.name}.{tag}")
+
+    def owns(self, line: InputLine | Malformed) -> bool:
+        """Whether this shard runs (or, for a malformed line, reports) the line."""
+        if self.count == 1:
+            return True
+        if isinstance(line, Malformed):
+            return (line.number - 1) % self.count == self.index
+        key = line.session if line.session is not None else line.id
+        return shard_of(key, self.count) == self.index
+
+
+def count_lines(path: Path, shard: Shard | None = None) -> int:
+    """Non-blank lines of a file, or only the shard's (for the progress bar's total)."""
+    if shard is not None and shard.count > 1:
+        return sum(1 for line in read_input(path) if shard.owns(line))
     with path.open("rb") as handle:
         return sum(1 for line in handle if line.strip())
 
@@ -233,13 +328,15 @@ async def run_file_batch(
     on_line: Callable[[dict[str, Any]], None] | None = None,
     on_malformed: Callable[[Malformed], None] | None = None,
     summary: Summary | None = None,
+    shard: Shard | None = None,
 ) -> Summary:
     """Run every input line not yet done; append a record per line as it completes.
 
     Lines with a ``session`` key share one session created from ``config`` (or reused from an
     earlier run); lines without one get a fresh session each, or all use ``session_id``.
-    ``summary`` (filled in as lines complete, so it is right even after an interruption) is
-    returned.
+    With ``shard``, only its lines are run and only its malformed lines reported (the others
+    are passed over without a word). ``summary`` (filled in as lines complete, so it is right
+    even after an interruption) is returned.
     """
     summary = summary if summary is not None else Summary()
     summary.dropped_failures = output.dropped_failures
@@ -278,6 +375,8 @@ async def run_file_batch(
     async def requests() -> AsyncIterator[ExecuteRequest]:
         nonlocal submitted
         for line in read_input(input_path):
+            if shard is not None and not shard.owns(line):
+                continue
             if isinstance(line, Malformed):
                 summary.malformed += 1
                 if on_malformed is not None:
