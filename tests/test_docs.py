@@ -21,6 +21,9 @@ directory and ``AMAS_BASE_URL`` / ``AMAS_API_KEY`` pointing at a local emulator
   options.
 - ```` ```bash ```` after ``<!-- doc-test: run -->``: also run, line by line, against the page's
   emulator, in a scratch directory that sees the repository's ``examples/``; each must exit 0.
+- ``<!-- doc-test: excerpt examples/x.py -->`` before a block: the block is part of that file,
+  word for word (the file is a program run by its own tests, such as ``examples/ray_pipeline.py``
+  on a Ray cluster in ``tests/test_ray_cluster.py``).
 - ``<!-- doc-test: skip (reason) -->`` before a block: not run (the reason is required).
 """
 
@@ -62,8 +65,8 @@ class Block:
     line: int  # of the opening fence, 1-based
     language: str
     source: str
-    marker: str | None  # "skip", "pytest" or None
-    options: str = ""  # after "pytest": an ini line for that test file, "asyncio_mode = auto"
+    marker: str | None  # "skip", "pytest", "run", "excerpt" or None
+    options: str = ""  # after "pytest": an ini line ("asyncio_mode = auto"); "excerpt": a path
 
     @property
     def where(self) -> str:
@@ -82,11 +85,11 @@ def blocks_of(page: Path) -> list[Block]:
         marked = MARKER.match(line)
         if marked:
             marker = marked.group(1)
-            if marker not in {"skip", "pytest", "run"}:
+            if marker not in {"skip", "pytest", "run", "excerpt"}:
                 raise AssertionError(f"{page.name}:{index + 1}: unknown doc-test marker {marker}")
             if marker == "skip" and not marked.group(2):
                 raise AssertionError(f"{page.name}:{index + 1}: a skip needs its reason")
-            options = marked.group(2) if marker == "pytest" else ""
+            options = marked.group(2) if marker in {"pytest", "excerpt"} else ""
             index += 1
             continue
         opened = FENCE.match(line)
@@ -314,6 +317,23 @@ def test_run_blocks_succeed(block: Block, doc_env: Emulator, tmp_path: Path) -> 
         assert completed.returncode == 0, f"{block.where}: {line}\n{completed.stderr}"
 
 
+# ---- excerpts of programs that run elsewhere ---------------------------------------------------
+
+EXCERPT_BLOCKS = [block for page in PAGES for block in blocks_of(page) if block.marker == "excerpt"]
+
+
+@pytest.mark.parametrize("block", EXCERPT_BLOCKS, ids=lambda b: b.where)
+def test_excerpts_are_word_for_word_in_their_file(block: Block) -> None:
+    assert block.options, f"{block.where}: an excerpt names its file"
+    program = (ROOT / block.options).read_text(encoding="utf-8").splitlines()
+    excerpt = textwrap.dedent(block.source).strip("\n").splitlines()
+    windows = (
+        textwrap.dedent("\n".join(program[i : i + len(excerpt)])).splitlines()
+        for i in range(len(program) - len(excerpt) + 1)
+    )
+    assert excerpt in windows, f"{block.where}: not found word for word in {block.options}"
+
+
 # ---- the pages themselves --------------------------------------------------------------------
 
 
@@ -331,6 +351,7 @@ def test_the_runner_sees_what_it_should() -> None:
     assert sum(b.language == "python" for b in readme) >= 10
     assert any(b.marker == "pytest" for b in readme)
     assert any(list(_amas_commands(b.source)) for b in SHELL_BLOCKS)
+    assert any(b.options == "examples/ray_pipeline.py" for b in EXCERPT_BLOCKS)
 
 
 def test_the_shell_check_catches_a_wrong_option() -> None:

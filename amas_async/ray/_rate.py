@@ -167,6 +167,18 @@ class ClusterRateLimit:
         self._actor()
         return self
 
+    def stop(self) -> None:
+        """Kill the ledger actor if there is one (a later lease would make a new one)."""
+        ray = _ray()
+        handle = self._handle
+        if handle is None:
+            try:
+                handle = ray.get_actor(self.name)
+            except ValueError:
+                return
+        ray.kill(handle)
+        self._handle = None
+
     def _actor(self) -> Any:
         if self._handle is None:
             ray = _ray()
