@@ -9,6 +9,7 @@ task would wait on each other for ever. The emulator runs in a thread of this pr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import sys
@@ -323,3 +324,30 @@ def test_the_example_pipeline_runs_the_prompts_file(
     assert f"{len(given)} rows, 0 failed" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"amas_async\.rate_limit"):
         ray.get_actor("amas_async.rate_limit")  # the example stopped its limit's actor
+
+
+def test_clients_of_your_own_share_the_limit_through_its_throttle(emu: Emulator) -> None:
+    rate = 40.0
+    limit = ClusterRateLimit(rate, name="own-clients").start()
+
+    async def main() -> None:
+        options: dict[str, Any] = {"base_url": emu.base_url, "api_key": emu.api_key}
+        async with (
+            amas.AsyncAmas(**options, throttle=limit.throttle(8)) as one,
+            amas.AsyncAmas(**options, throttle=limit.throttle(8)) as two,
+        ):
+            await asyncio.gather(
+                *(client.sessions.create(CONFIG) for client in (one, two) for _ in range(40))
+            )
+
+    try:
+        asyncio.run(main())
+        stats = limit.stats()
+    finally:
+        limit.stop()
+    times = sorted(r.received_at for r in emu.requests)
+    assert len(times) == 80
+    chunk = rate / 10
+    assert len(times) <= rate * (times[-1] - times[0]) + (2 + 2) * chunk  # the bound
+    assert stats["granted"] >= 80
+    assert stats["leases"] < 80 / 2  # tokens come in chunks, not one call per request

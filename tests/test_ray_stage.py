@@ -22,6 +22,7 @@ from amas_async.ray import (
     INPUT_COLUMNS,
     OUTPUT_COLUMNS,
     AmasExecute,
+    AmasExecuteGroups,
     ClusterRateLimit,
     RateLedger,
     RowFailedError,
@@ -453,3 +454,27 @@ def test_cluster_rate_limit_pickles_by_name() -> None:
         ClusterRateLimit(1, name="")
     with pytest.raises(amas.InvalidRequestError, match="max_concurrency must be"):
         limit.throttle(0)
+
+
+def test_the_groups_stage_runs_synchronously_on_a_loop_of_its_own(
+    threaded_emulator: Emulator,
+) -> None:
+    emu = threaded_emulator
+    stage = AmasExecuteGroups(
+        base_url=emu.base_url, api_key=emu.api_key, config=CONFIG, run_id="groups"
+    )
+    try:
+        assert "AmasExecuteGroups(" in repr(stage)
+        assert emu.api_key not in repr(stage)
+        rows = [{"id": i, "content": f"g{i}", "inputs": INPUTS, "session": "one"} for i in range(3)]
+        out = stage(pa.Table.from_pylist(rows)).to_pylist()
+    finally:
+        stage.close()
+    stage.close()  # idempotent
+    assert [r["status"] for r in out] == ["ok"] * 3
+    (session_id,) = {r["session_id"] for r in out}
+    assert [m.content for m in emu.session_state(session_id).history if m.role == "user"] == [
+        "g0",
+        "g1",
+        "g2",
+    ]
