@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -81,3 +82,32 @@ def serving(command: list[str], *args: str) -> Iterator[list[str]]:
                 proc.communicate()
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
+
+
+# ---- JSONL files of `amas batch` ------------------------------------------------------------
+
+BATCH_INPUTS = {"user_name": "Ada", "tone": "warm"}
+
+
+def write_input(path: Path, lines: list[Any]) -> Path:
+    """A JSONL input file: each line a JSON object, or a raw string (malformed lines)."""
+    with path.open("w") as handle:
+        for line in lines:
+            handle.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
+    return path
+
+
+def read_output(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSONL output file."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def lines_for(count: int, sessions: int | None = None, start: int = 0) -> list[dict[str, Any]]:
+    """Input lines ``q{start}``..., spread over ``sessions`` session keys if given."""
+    out = []
+    for i in range(start, start + count):
+        line: dict[str, Any] = {"id": f"q{i}", "content": f"question {i}", "inputs": BATCH_INPUTS}
+        if sessions:
+            line["session"] = f"s{i % sessions}"
+        out.append(line)
+    return out

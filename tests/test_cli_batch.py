@@ -10,36 +10,15 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from click.testing import CliRunner
+from helpers import BATCH_INPUTS as INPUTS
+from helpers import lines_for, read_output, write_input
 
 from amas_async.cli import main
 from amas_async.testing import Emulator
 
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "support_agent.yaml")
-INPUTS = {"user_name": "Ada", "tone": "warm"}
-
-
-def write_input(path: Path, lines: list[Any]) -> Path:
-    with path.open("w") as handle:
-        for line in lines:
-            handle.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
-    return path
-
-
-def read_output(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def lines_for(count: int, sessions: int | None = None) -> list[dict[str, Any]]:
-    out = []
-    for i in range(count):
-        line: dict[str, Any] = {"id": f"q{i}", "content": f"question {i}", "inputs": INPUTS}
-        if sessions:
-            line["session"] = f"s{i % sessions}"
-        out.append(line)
-    return out
 
 
 def test_batch_writes_one_line_per_id(served_emulator: Emulator, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -11,35 +10,15 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from helpers import BATCH_INPUTS as INPUTS
+from helpers import lines_for, read_output, write_input
 
 from amas_async.cli import main
 from amas_async.cli.batchfile import Shard, shard_of
 from amas_async.testing import Emulator
 
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "support_agent.yaml")
-INPUTS = {"user_name": "Ada", "tone": "warm"}
 MALFORMED = re.compile(r"^line (\d+): ", re.MULTILINE)
-
-
-def write_input(path: Path, lines: list[Any]) -> Path:
-    with path.open("w") as handle:
-        for line in lines:
-            handle.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
-    return path
-
-
-def read_output(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def lines_for(count: int, sessions: int | None = None, start: int = 0) -> list[dict[str, Any]]:
-    out = []
-    for i in range(start, start + count):
-        line: dict[str, Any] = {"id": f"q{i}", "content": f"question {i}", "inputs": INPUTS}
-        if sessions:
-            line["session"] = f"s{i % sessions}"
-        out.append(line)
-    return out
 
 
 def run_batch(source: Path, out: Path, *extra: str) -> Result:
