@@ -44,7 +44,7 @@ def with_replies(
             **(client or {}),
         },
         compute=ActorPoolStrategy(size=actors),
-        batch_size=64,
+        batch_size=256,  # Ray Data's cost is per batch: a few hundred rows each
         batch_format="pyarrow",
         num_cpus=0.5,  # the actors mostly wait on the network: let them share cores
     )

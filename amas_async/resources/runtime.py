@@ -43,7 +43,7 @@ def check_idempotency_key(idempotency_key: object) -> str | None:
         return None
     if not isinstance(idempotency_key, str) or not idempotency_key.strip():
         raise InvalidRequestError("idempotency_key must be a non-empty str")
-    if any(ord(c) < 0x20 or ord(c) > 0x7E for c in idempotency_key):
+    if not (idempotency_key.isascii() and idempotency_key.isprintable()):
         raise InvalidRequestError("idempotency_key must be printable ASCII")
     return idempotency_key
 
