@@ -391,12 +391,25 @@ def test_ledger_grants_chunks_and_never_more_than_the_rate() -> None:
     granted, wait = ledger.lease()
     assert granted == 0
     assert wait == pytest.approx(0.1)  # until a whole chunk is there
+    clock.now += 0.05
+    assert ledger.lease() == (0, pytest.approx(0.05))  # half a chunk is not granted
     total = 10
     for _ in range(1000):  # 10 s of leases every 10 ms
         clock.now += 0.01
-        total += ledger.lease()[0]
-    assert 990 <= total <= 10 + 100 * 10  # one chunk plus rate x time, at most
+        granted, _ = ledger.lease()
+        assert granted in (0, 10)  # whole chunks only
+        total += granted
+    assert 990 <= total <= 10 + 100 * 10.05  # one chunk plus rate x time, at most
     assert ledger.stats()["granted"] == total
+    assert ledger.stats()["leases"] == total / 10
+
+
+def test_ledger_keeps_two_chunks_for_late_askers() -> None:
+    clock = FakeClock()
+    ledger = RateLedger(100, clock=clock)
+    ledger.lease()
+    clock.now += 5.0  # nobody asked for a while: the bucket holds two chunks, not more
+    assert [ledger.lease()[0] for _ in range(3)] == [10, 10, 0]
 
 
 def test_ledger_halves_on_429_at_most_once_a_second_and_recovers() -> None:

@@ -43,11 +43,12 @@ DEFAULT_NAME = "amas_async.rate_limit"
 class RateLedger:
     """The cluster's token bucket with an adaptive rate; the state of the ledger actor.
 
-    ``rate`` is requests per second for the whole cluster. :meth:`lease` grants up to one
+    ``rate`` is requests per second for the whole cluster. :meth:`lease` grants one whole
     chunk (``rate x lease_seconds`` tokens, at least 1) from a bucket that holds two chunks
-    and refills at the current rate. :meth:`throttled` (a 429 somewhere) halves the
-    current rate, not below ``min_rate`` (default ``rate / 16``), at most once a second, and
-    pauses all leases for ``retry_after`` seconds. ``clock`` can be injected (tests).
+    and refills at the current rate, or says how long to wait for one. :meth:`throttled` (a
+    429 somewhere) halves the current rate, not below ``min_rate`` (default ``rate / 16``), at
+    most once a second, and pauses all leases for ``retry_after`` seconds. ``clock`` can be
+    injected (tests).
     """
 
     def __init__(
@@ -92,11 +93,12 @@ class RateLedger:
         self._advance(now)
         if now < self._paused_until:
             return 0, self._paused_until - now
-        granted = min(self.chunk, int(self._tokens))
-        if granted < 1:
-            # wait until a whole chunk is there: fewer, larger leases (the bucket holds two,
-            # so tokens that pile up while leases are on their way are not lost)
-            return 0, (self.chunk - self._tokens) / self.rate
+        granted = self.chunk
+        if self._tokens < granted:
+            # only whole chunks: under contention, partial grants would mean a lease per token
+            # or two. Wait until a chunk is there (the bucket holds two, so tokens that pile up
+            # while leases are on their way are not lost).
+            return 0, (granted - self._tokens) / self.rate
         self._tokens -= granted
         self.granted += granted
         self.leases += 1
