@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner, Result
+from helpers import write_input
 
 import amas_async as amas
 from amas_async.cli import EXIT_STATUS, main
@@ -264,17 +265,10 @@ def test_the_cli_names_a_missing_config_file(tmp_path: Path) -> None:
 # ---- amas batch: ok, failed and malformed lines are counted apart -----------------------------
 
 
-def write_lines(path: Path, lines: list[object]) -> Path:
-    path.write_text(
-        "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
-    )
-    return path
-
-
 def test_batch_counts_malformed_lines_apart_from_done_ones(
     served_emulator: Emulator, tmp_path: Path
 ) -> None:
-    source = write_lines(
+    source = write_input(
         tmp_path / "in.jsonl",
         [
             {"id": "a", "content": "one", "inputs": INPUTS},
@@ -301,7 +295,7 @@ def test_batch_counts_malformed_lines_apart_from_done_ones(
 def test_batch_progress_is_all_ok_when_every_line_is(
     served_emulator: Emulator, tmp_path: Path
 ) -> None:
-    source = write_lines(
+    source = write_input(
         tmp_path / "in.jsonl",
         [{"id": i, "content": f"q{i}", "inputs": INPUTS} for i in range(4)],
     )

@@ -140,9 +140,8 @@ def test_a_thousand_rows_with_faults_are_each_answered_once(emu: Emulator) -> No
     before = len(emu.session_ids)
     emu.set_fault_rate(0.05, seed=15, statuses=[500, 502, 503, "drop", "reset", "drop_after"])
     out = run_stage(rows, stage_kwargs(emu))
-    faults = (
-        sum(1 for r in emu.requests if r.path.startswith("/api/v1")) - 1200 - len(emu.session_ids)
-    )
+    sent = sum(1 for r in emu.requests if r.path.startswith("/api/v1"))
+    faults = sent - 1200 - (len(emu.session_ids) - before)  # beyond one per turn and session
     emu.reset_faults()
 
     assert sorted(r["id"] for r in out) == sorted(r["id"] for r in rows)  # each row once
@@ -356,3 +355,16 @@ def test_clients_of_your_own_share_the_limit_through_its_throttle(emu: Emulator)
     assert len(times) <= rate * (times[-1] - times[0]) + (2 + 2) * chunk  # the bound
     assert 80 <= stats["granted"] <= 80 + 2 * 2 * chunk  # what was sent, and leased ahead
     assert stats["leases"] == stats["granted"] / chunk  # whole chunks: a call per 4 requests
+
+
+def test_a_dead_ledger_is_replaced_at_the_next_lease(emu: Emulator) -> None:
+    import pickle
+
+    owner = ClusterRateLimit(1000, name="replaced").start()
+    user = pickle.loads(pickle.dumps(owner))  # what an actor gets: the name, no handle
+    assert asyncio.run(user.lease())[0] > 0
+    owner.stop()  # the ledger dies (its creator did)
+    granted, _ = asyncio.run(user.lease())  # a new ledger, found or made by name
+    assert granted > 0
+    assert user.stats()["leases"] == 1  # it is a fresh one
+    user.stop()

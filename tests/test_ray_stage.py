@@ -328,6 +328,20 @@ async def test_batches_without_the_needed_columns_fail_before_sending(
     assert amas_emulator.requests == []
 
 
+async def test_client_options_reach_the_client(make_stage: Make, amas_emulator: Emulator) -> None:
+    # max_retries given through client_options is not undone by the stage's own default
+    amas_emulator.fail_next(1, path="/execute/", status=503)
+    stage = make_stage(client_options={"max_retries": 0})
+    rows = [{"id": 1, "content": "m", "inputs": INPUTS}]
+    record = (await stage(pa.Table.from_pylist(rows))).to_pylist()[0]
+    assert record["error_type"] == "InternalServerError"
+    assert record["attempts"] == 1
+    amas_emulator.fail_next(1, path="/execute/", status=503)
+    retried = (await make_stage(run_id="again")(pa.Table.from_pylist(rows))).to_pylist()[0]
+    assert retried["status"] == "ok"
+    assert retried["attempts"] == 2
+
+
 def test_bad_arguments_fail_at_construction(tmp_path: Any) -> None:
     with pytest.raises(amas.InvalidRequestError, match="at most one of config"):
         AmasExecute(config=CONFIG, agent_key="a", api_key="k", run_id="r")

@@ -27,7 +27,10 @@ from typing import Any
 
 from .._checks import check_int
 from .._client import AsyncAmas
+from .._config import TimeoutTypes
 from .._config_files import read_config_source
+from .._retry import RetryPolicy
+from .._throttle import Throttle
 from ..batch import BatchResult, ExecuteRequest, execute_many
 from ..errors import AmasError, APIStatusError, InvalidRequestError
 from ..models import Execution
@@ -106,8 +109,9 @@ class AmasExecute:
         ds.map_batches(
             AmasExecute,
             fn_constructor_kwargs={"config": "examples/support_agent.yaml", "concurrency": 16},
-            concurrency=4,          # actors
-            batch_size=64,
+            compute=ray.data.ActorPoolStrategy(size=4),  # actors
+            batch_size=256,
+            num_cpus=0.5,
         )
 
     Input columns: ``id`` (a stable row id: str or int, unique; it makes the idempotency
@@ -145,9 +149,9 @@ class AmasExecute:
         raise_on_error: bool = False,
         base_url: str | None = None,
         api_key: str | None = None,
-        timeout: Any = None,
+        timeout: TimeoutTypes = None,
         max_retries: int | None = None,
-        retry: Any = None,
+        retry: RetryPolicy | None = None,
         client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._concurrency = check_int(concurrency, "concurrency")
@@ -156,7 +160,7 @@ class AmasExecute:
         if config is not None:
             config_body(config)  # a bad config fails the actor at once, before any row
             if isinstance(config, (str, os.PathLike)):  # a path is read once, on the worker
-                config = read_config_source(config).text  # a path is read once, on the worker
+                config = read_config_source(config).text
         self._default = _Source(config, agent_key, agent_id)
         if rate_limit is None or isinstance(rate_limit, ClusterRateLimit):
             self._rate_limit = rate_limit
@@ -169,18 +173,16 @@ class AmasExecute:
         options = dict(client_options or {})
         if "throttle" in options:
             raise InvalidRequestError("client_options cannot set throttle: use rate_limit")
-        options.update(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
-        if retry is not None:
-            options["retry"] = retry
+        given: dict[str, Any] = {"base_url": base_url, "api_key": api_key, "timeout": timeout}
+        given.update(max_retries=max_retries, retry=retry)
+        options.update((name, value) for name, value in given.items() if value is not None)
         throttle = (
-            self._rate_limit.throttle(self._concurrency) if self._rate_limit is not None else None
+            Throttle(max_concurrency=self._concurrency)
+            if self._rate_limit is None
+            else self._rate_limit.throttle(self._concurrency)
         )
-        from .._throttle import Throttle
-
         # Made here (a missing key fails the actor at once), opened on the first batch's loop.
-        self._client = AsyncAmas(
-            **options, throttle=throttle or Throttle(max_concurrency=self._concurrency)
-        )
+        self._client = AsyncAmas(**options, throttle=throttle)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._plans: dict[int, _Plan] = {}
@@ -299,14 +301,15 @@ class AmasExecute:
         """The session of a plan's lane: made once (keyed, so a re-run gets the same one)."""
         lane, source = plan.lane, plan.source
         assert source is not None
+        key = _KEY_PREFIX + "session-" + lane
         if not plan.shared:  # one row, one session: nothing to remember
-            return await self._create(source, _KEY_PREFIX + "session-" + lane)
+            return await self._create(source, key)
         known = self._sessions.get(lane)
         if known is not None:
             return known
         pending = self._creating.get(lane)
         if pending is None:  # the first of this conversation's rows makes it; others wait
-            pending = asyncio.ensure_future(self._create(source, _KEY_PREFIX + "session-" + lane))
+            pending = asyncio.ensure_future(self._create(source, key))
             self._creating[lane] = pending
             pending.add_done_callback(lambda _: self._creating.pop(lane, None))
         session_id = await asyncio.shield(pending)
