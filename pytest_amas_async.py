@@ -1,13 +1,15 @@
 """pytest fixtures for code that uses amas_async: a running emulator and a client bound to it.
 
-Registered through the ``pytest11`` entry point, so installing amas-async is enough::
+Registered through the ``pytest11`` entry point, so installing amas-async is enough:
 
-    import pytest
+```python
+import pytest
 
-    @pytest.mark.asyncio  # or asyncio_mode = "auto", or @pytest.mark.anyio
-    async def test_reply(amas_client):
-        session = await amas_client.sessions.create({"name": "t", "agent_type": "llm_agent"})
-        assert (await session.execute("hi")).text
+@pytest.mark.asyncio  # or asyncio_mode = "auto", or @pytest.mark.anyio
+async def test_reply(amas_client):
+    session = await amas_client.sessions.create({"name": "t", "agent_type": "llm_agent"})
+    assert (await session.execute("hi")).text
+```
 
 - ``amas_emulator``: an :class:`~amas_async.testing.Emulator` on 127.0.0.1, running on the
   test's event loop (fault injection, counters and the recorded requests are on it);
@@ -134,12 +136,14 @@ def amas_emulator_sync() -> Iterator[Emulator]:
 
     The same :class:`~amas_async.testing.Emulator` as ``amas_emulator`` (``.base_url``,
     ``.api_key``, fault injection, counters, recorded requests; every method may be called
-    from the test's thread), on its own event loop in a daemon thread, stopped after the test::
+    from the test's thread), on its own event loop in a daemon thread, stopped after the test:
 
-        def test_reply(amas_emulator_sync):
-            emu = amas_emulator_sync
-            with amas.Amas(base_url=emu.base_url, api_key=emu.api_key) as client:
-                ...
+    ```python
+    def test_reply(amas_emulator_sync):
+        emu = amas_emulator_sync
+        with amas.Amas(base_url=emu.base_url, api_key=emu.api_key) as client:
+            ...
+    ```
 
     It works in async tests too (any event loop, any runner).
     """

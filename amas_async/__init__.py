@@ -1,13 +1,15 @@
 """amas_async: the async-first Python SDK for the Atthene AMAS REST API.
 
-Start with :class:`AsyncAmas` (or :class:`Amas` from synchronous code)::
+Start with :class:`AsyncAmas` (or :class:`Amas` from synchronous code):
 
-    import amas_async as amas
+```python
+import amas_async as amas
 
-    async with amas.AsyncAmas() as client:
-        session = await client.sessions.create("support_agent.yaml")
-        result = await session.execute("Hello!")
-        print(result.text)
+async with amas.AsyncAmas() as client:
+    session = await client.sessions.create("support_agent.yaml")
+    result = await session.execute("Hello!")
+    print(result.text)
+```
 """
 
 from typing import TYPE_CHECKING, Any

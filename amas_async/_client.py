@@ -105,11 +105,18 @@ class _Pool:
 class AsyncAmas:
     """The async AMAS client.
 
+    Its attributes hold the API's calls: ``sessions`` (:class:`AsyncSessions`), ``runtime``
+    (:class:`AsyncRuntime`), ``images`` (:class:`AsyncImages`), ``agents``
+    (:class:`AsyncAgents`), ``files`` (:class:`AsyncFiles`), ``collections``
+    (:class:`AsyncCollections`) and ``knowledge_bases`` (:class:`AsyncKnowledgeBases`);
+    :meth:`session` makes a :class:`Session` handle for an id you already have.
+
     ``api_key`` defaults to ``AMAS_API_KEY`` (a missing key raises :class:`AmasError` here);
     ``base_url`` to ``AMAS_BASE_URL``, else ``https://api-be.atthene.com/api/v1``. ``timeout``
     is seconds or a :class:`Timeout` for each attempt; ``retry`` a :class:`RetryPolicy`
     (``max_retries=N`` is the shortcut: N retries after the first attempt; 0 turns retries
-    off); ``limits`` sizes the connection pool; ``middlewares`` are ``(request, handler)``
+    off); ``limits`` sizes the connection pool; ``default_headers`` go with every request (a
+    request's own headers win); ``middlewares`` are ``(request, handler)``
     callables wrapped around every call (outside the retries), the first outermost;
     ``throttle`` (a :class:`Throttle`) rate-limits every attempt of every call; ``transport``
     (an :class:`AsyncTransport`) replaces the default :class:`AiohttpTransport`, for example
@@ -254,6 +261,10 @@ class AsyncAmas:
     ) -> AsyncAmas:
         """A client with other retry or timeout settings, sharing this one's connection pool.
 
+        ``retry`` (a :class:`RetryPolicy`, or None for the default one), ``max_retries`` (N
+        retries after the first attempt, on top of ``retry``) and ``timeout`` (seconds, a
+        :class:`Timeout`, or None for the default limits) replace this client's; what is left
+        out is kept, and so are the middlewares, the throttle and the headers.
         ``client.with_options(max_retries=0).runtime.execute(...)`` changes one call. The new
         client needs no closing of its own: closing the original closes the shared pool.
         """
@@ -303,7 +314,12 @@ class AsyncAmas:
         return self._closed or self._pool.closed
 
     def session(self, session_id: str) -> Session:
-        """A handle on an existing session; no request is made."""
+        """A handle on an existing session; no request is made.
+
+        Its calls (``execute``, ``messages``, ``status`` ...) go to that session; only
+        ``id`` is known until :meth:`Session.refresh`. An id that is empty or could change the
+        URL path (``/``, ``?``, ``#``, ``..``) raises :class:`InvalidRequestError`.
+        """
         path_segment(session_id, "session_id")
         return Session(self, session_id)
 

@@ -61,7 +61,9 @@ class Timeout:
     of the answer; ``total`` bounds the whole attempt. The defaults suit long agent runs: 10 s
     to connect and 300 s in all. There is no read limit by default: an execution may send no
     byte for minutes while its agents work, so only ``total`` can bound it (and a per-read
-    timer costs CPU on every request).
+    timer costs CPU on every request). A limit that runs out raises
+    :class:`~amas_async.APITimeoutError` (retried as the :class:`~amas_async.RetryPolicy`
+    says); a value that is not a positive number of seconds or None raises when built.
     """
 
     connect: float | None = attrs.field(default=10.0, validator=_check_seconds)
@@ -102,11 +104,13 @@ def _check_size(instance: object, attribute: attrs.Attribute[Any], value: object
 class Limits:
     """Limits of the default transport: its connection pool and the size of an answer.
 
-    ``max_connections`` in all, ``max_per_host`` to one host (0: no limit beyond
-    ``max_connections``), idle connections kept ``keepalive_timeout`` seconds.
-    ``max_response_bytes`` caps how much of one answer the client reads (64 MiB by default,
-    far above any documented answer; the size is that of the decoded body): a larger one
-    fails with :class:`~amas_async.ResponseTooLargeError` instead of filling memory.
+    ``max_connections`` in all (default 100), ``max_per_host`` to one host (default 0: no
+    limit beyond ``max_connections``), idle connections kept ``keepalive_timeout`` seconds
+    (default 30). ``max_response_bytes`` (keyword-only) caps how much of one answer the client
+    reads (64 MiB by default, far above any documented answer; the size is that of the
+    decoded body): a larger one fails with :class:`~amas_async.ResponseTooLargeError` instead
+    of filling memory. Give it as ``AsyncAmas(limits=Limits(...))``; it configures the default
+    transport, so it cannot be combined with ``transport=``.
     """
 
     max_connections: int = 100

@@ -175,11 +175,14 @@ class Request:
 class Response:
     """A complete HTTP answer: the body is read and the connection released already.
 
-    ``Response(200, json={...})`` encodes a JSON body and sets its content type (handy in a
-    mock transport's handler); ``text=`` does the same for text. A transport sets ``request``
-    and ``url``; ``attempts`` is how many attempts the call took (the retry layer sets it on
-    the answer it returns). Treat it as a value, like :class:`Request`: :meth:`replace` makes
-    a changed copy.
+    ``status`` is the HTTP status, ``headers`` the :class:`Headers`, ``content`` the body's
+    bytes, ``reason`` the status line's phrase (or None) and ``elapsed`` the seconds the
+    attempt took. ``Response(200, json={...})`` encodes a JSON body and sets its content type
+    (handy in a mock transport's handler); ``text=`` does the same for text; give only one of
+    ``content=``, ``json=`` and ``text=`` (more raise :class:`TypeError`). A transport sets
+    ``request`` and ``url``; ``attempts`` is how many attempts the call took (the retry layer
+    sets it on the answer it returns). Treat it as a value, like :class:`Request`:
+    :meth:`replace` makes a changed copy.
     """
 
     status: int
@@ -274,7 +277,16 @@ def answer(
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+"""What a middleware calls to pass a request on: ``await handler(request)`` gives the answer.
+
+It is the rest of the chain below the middleware (the next middleware, and at the end the
+transport)."""
 Middleware = Callable[[Request, Handler], Awaitable[Response]]
+"""A layer around every call: ``async def middleware(request, handler) -> Response``.
+
+It may change the request (pass ``request.replace(...)`` on), look at or replace the answer,
+or raise; it calls ``handler`` to go on. Middlewares given to ``AsyncAmas(middlewares=[...])``
+wrap the whole call, retries included, the first outermost; they never see the API key."""
 
 #: One attempt's answer as a transport reads it: status, body, raw header pairs, reason.
 Exchange = tuple[int, bytes, Sequence[tuple[bytes, bytes]], str | None]

@@ -32,14 +32,18 @@ _DECREASE_EVERY = 1.0  # seconds: one multiplicative decrease per burst of 429s
 class Throttle:
     """A token bucket plus adaptive concurrency, shared by every request that passes through.
 
-    ``requests_per_second`` and ``burst`` (default: one second's worth, at least 1) shape the
-    request rate; ``max_concurrency`` caps requests in flight; with ``adaptive`` (the default) a
-    429 lowers that cap, which recovers gradually. Without ``max_concurrency`` a 429 still
-    pauses every caller for its ``Retry-After`` (at most ``max_pause`` seconds). ``clock`` and
-    ``sleep`` can be injected (tests).
+    ``requests_per_second`` (None: no rate cap) and ``burst`` (default: one second's worth, at
+    least 1) shape the request rate; ``max_concurrency`` (None: no cap) caps requests in
+    flight. With ``adaptive`` (the default) a 429 halves that cap, at most once a second and
+    not below ``min_concurrency`` (default 1), and each success after that raises it slowly
+    back to ``max_concurrency``. Every 429 with a ``Retry-After`` also pauses every caller for
+    that long, at most ``max_pause`` seconds (default 60), with or without a cap.
+    ``throttled`` counts the 429s seen. ``clock`` and ``sleep`` can be injected (tests). A
+    rate, burst or cap that is not a positive number raises :class:`InvalidRequestError`.
 
     Use it for a whole client, ``AsyncAmas(throttle=Throttle(requests_per_second=20))``, or
-    for one batch, ``execute_many(..., rate_limit=Throttle(...))``.
+    for one batch, ``execute_many(..., rate_limit=Throttle(...))``. Every attempt of every
+    call passes it (it sits under the retries), so retries are paced too.
     """
 
     def __init__(

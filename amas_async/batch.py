@@ -55,22 +55,34 @@ __all__ = [
 TASK_PREFIX = "amas-batch-"
 _REQUEST_KEYS = frozenset(("session_id", "content", "inputs", "correlation_id", "idempotency_key"))
 
-#: What ``runtime.execute`` sends: text, one part, or a sequence of parts.
-
 
 @attrs.frozen(kw_only=True)
 class ExecuteRequest:
-    """One execution of a batch: what ``runtime.execute`` takes, as a value."""
+    """One execution of a batch: what ``runtime.execute`` takes, as a value.
+
+    ``ExecuteRequest(session_id=..., content=...)``, keyword arguments only; a batch also
+    takes a mapping with these keys (see :meth:`of`). The values are checked when the request
+    is sent, as ``runtime.execute`` checks them: a bad one becomes that result's ``error``.
+    """
 
     session_id: str
+    """The session to execute in."""
     content: Content
+    """The message: text, one part, or a list of parts (as ``runtime.execute`` takes)."""
     inputs: Mapping[str, Any] | None = None
+    """Values for the config's variables (None: none sent)."""
     correlation_id: str | None = None
+    """A tracking id the server echoes back (None: none sent)."""
     idempotency_key: str | None = None
+    """The ``Idempotency-Key`` of the call (None: the SDK makes one)."""
 
     @classmethod
     def of(cls, value: ExecuteRequest | Mapping[str, Any]) -> ExecuteRequest:
-        """An :class:`ExecuteRequest` from itself or from a mapping with the same keys."""
+        """An :class:`ExecuteRequest` from itself or from a mapping with the same keys.
+
+        A mapping with unknown keys, or without ``session_id`` and ``content``, raises
+        :class:`InvalidRequestError`; a value of another type :class:`InvalidContentError`.
+        """
         if isinstance(value, ExecuteRequest):
             return value
         if not isinstance(value, Mapping):
@@ -98,9 +110,11 @@ class BatchResult:
     request: ExecuteRequest | Any
     """The request as given (an :class:`ExecuteRequest`, or the raw item if it was invalid)."""
     execution: Execution | None = None
+    """The execution, when the request succeeded (None when it failed)."""
     error: AmasError | None = None
     """The typed SDK error, when the request failed."""
     attempts: int = 1
+    """How many attempts the request took (retries included)."""
     elapsed: float = 0.0
     """Seconds from the start of the request to its end (waits for the throttle included)."""
 

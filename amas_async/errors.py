@@ -1,29 +1,31 @@
 """Every exception the SDK raises.
 
-The tree::
+The tree:
 
-    AmasError                         base of everything the SDK raises
-    ├── InvalidRequestError           bad input caught locally; nothing was sent (also ValueError)
-    │   ├── ConfigValidationError     a session config that cannot be valid (.field, .reason)
-    │   ├── InputFileNotFoundError    a file to read that does not exist (also FileNotFoundError)
-    │   └── InvalidFileError          a file that cannot be uploaded: empty, a directory, unreadable
-    ├── InvalidContentError           content of a type the API cannot take (also TypeError)
-    ├── APIConnectionError            could not reach the server, or the connection broke
-    │   └── APITimeoutError           a connect/read/total timeout expired
-    ├── APIStatusError                the server answered with a non-2xx status
-    │   ├── BadRequestError           400
-    │   ├── AuthenticationError       401
-    │   ├── PermissionDeniedError     403
-    │   ├── NotFoundError             404
-    │   ├── ConflictError             409
-    │   ├── UnprocessableEntityError  422
-    │   ├── RateLimitError            429 (.retry_after)
-    │   └── InternalServerError       >= 500
-    ├── ResponseValidationError       a 2xx whose body is not what the API documents
-    │   └── ResponseTooLargeError     an answer larger than Limits.max_response_bytes (any status)
-    ├── ExecutionError                a 2xx whose run ended with status "error" or "timeout"
-    ├── ProcessingError               a file or knowledge base whose processing failed (wait())
-    └── WaitTimeoutError              wait() gave up: still processing (also TimeoutError)
+```text
+AmasError                         base of everything the SDK raises
+├── InvalidRequestError           bad input caught locally; nothing was sent (also ValueError)
+│   ├── ConfigValidationError     a session config that cannot be valid (.field, .reason)
+│   ├── InputFileNotFoundError    a file to read that does not exist (also FileNotFoundError)
+│   └── InvalidFileError          a file that cannot be uploaded: empty, a directory, unreadable
+├── InvalidContentError           content of a type the API cannot take (also TypeError)
+├── APIConnectionError            could not reach the server, or the connection broke
+│   └── APITimeoutError           a connect/read/total timeout expired
+├── APIStatusError                the server answered with a non-2xx status
+│   ├── BadRequestError           400
+│   ├── AuthenticationError       401
+│   ├── PermissionDeniedError     403
+│   ├── NotFoundError             404
+│   ├── ConflictError             409
+│   ├── UnprocessableEntityError  422
+│   ├── RateLimitError            429 (.retry_after)
+│   └── InternalServerError       >= 500
+├── ResponseValidationError       a 2xx whose body is not what the API documents
+│   └── ResponseTooLargeError     an answer larger than Limits.max_response_bytes (any status)
+├── ExecutionError                a 2xx whose run ended with status "error" or "timeout"
+├── ProcessingError               a file or knowledge base whose processing failed (wait())
+└── WaitTimeoutError              wait() gave up: still processing (also TimeoutError)
+```
 
 Error bodies are read leniently: the documented ``{"error": {"type", "message"}}``, DRF's
 ``{"detail": ...}``, field-error objects (``{"field": ["msg"]}``), plain text and HTML pages (a
@@ -248,7 +250,9 @@ class APIConnectionError(AmasError):
     """The server could not be reached, or the connection broke before a full answer.
 
     ``request_sent`` is False when the failure happened before any byte of the request left
-    (DNS, connection refused, TLS handshake): the server cannot have acted on it.
+    (DNS, connection refused, TLS handshake): the server cannot have acted on it. ``message``
+    says what failed, ``method`` and ``url`` which request (never the API key), and
+    ``attempts`` how many attempts the call took.
     """
 
     def __init__(
@@ -294,7 +298,9 @@ class APIStatusError(AmasError):
 
     Carries everything the answer said: ``status_code``, ``message``, ``error_type`` (the
     documented ``error.type``, or None), the parsed ``body`` (JSON value, or text), the response
-    ``headers`` and the ``request_id`` if a header carried one.
+    ``headers`` and the ``request_id`` if a header carried one; ``method`` and ``url`` name the
+    request and ``attempts`` how many attempts the call took. The subclasses below are raised
+    for their status; another status outside 2xx raises this class itself.
     """
 
     status_code: int
@@ -393,7 +399,9 @@ class InternalServerError(APIStatusError):
 class ResponseValidationError(AmasError):
     """A 2xx answer whose body is not what the API documents (not JSON, or the wrong shape).
 
-    ``body`` keeps what was received (parsed JSON or text) so nothing is lost.
+    ``body`` keeps what was received (parsed JSON or text) so nothing is lost; ``message``
+    says what does not fit (naming the field, such as ``$.messages[0].created_at``), and
+    ``status_code``, ``method`` and ``url`` where the answer came from.
     """
 
     def __init__(
@@ -487,7 +495,8 @@ class ProcessingError(AmasError):
     """A file or knowledge base whose background processing ended in failure.
 
     Raised by ``files.wait`` (status ``"error"``) and ``knowledge_bases.wait`` (status
-    ``"failed"``). ``result`` is the last object read (a :class:`~amas_async.File` or a
+    ``"failed"``). ``id`` names the object and ``status`` is its final status; ``result`` is
+    the last object read (a :class:`~amas_async.File` or a
     :class:`~amas_async.KnowledgeBaseStatus`), with whatever the server said about the failure.
     """
 
@@ -501,8 +510,9 @@ class ProcessingError(AmasError):
 class WaitTimeoutError(AmasError, TimeoutError):
     """``wait()`` gave up: the object was still processing when its time ran out.
 
-    ``result`` is the last object read; the processing itself goes on on the server, so
-    calling ``wait`` again picks up where this one stopped.
+    ``id`` names the object, ``status`` is its status when the time ran out and ``result``
+    the last object read; the processing itself goes on on the server, so calling ``wait``
+    again picks up where this one stopped.
     """
 
     def __init__(self, message: str, *, id: str, status: str | None, result: Any) -> None:

@@ -93,8 +93,11 @@ class TracingMiddleware:
         self._tracer = trace.get_tracer("amas_async", __version__, tracer_provider)
         self._propagate = propagate
         self._key = f"amas_async.otel.{id(self):x}"
-        #: The per-attempt layer (a middleware); the client places it under the retry layer.
         self.attempt_middleware = self._attempt
+        """The per-attempt layer (a middleware); the client places it under the retry layer.
+
+        It makes one CLIENT span per HTTP attempt and, unless ``propagate=False``, sends its
+        trace context in the attempt's headers; you never call it yourself."""
 
     def __repr__(self) -> str:
         return f"TracingMiddleware(propagate={self._propagate})"

@@ -577,6 +577,16 @@ class _Runner:
 class Amas:
     """The blocking AMAS client: the same names and arguments as :class:`AsyncAmas`.
 
+    ``api_key`` defaults to ``AMAS_API_KEY`` and ``base_url`` to ``AMAS_BASE_URL`` (else the
+    public API); ``timeout``, ``retry``, ``max_retries``, ``limits``, ``default_headers``,
+    ``middlewares``, ``throttle``, ``transport`` and ``allow_insecure_http`` mean what they
+    mean for :class:`AsyncAmas` (middlewares and the transport stay async: they run on the
+    client's own event loop). Every method blocks until its call is done and returns what
+    the async one returns; iterators are plain iterators. The calls are grouped as in the
+    async client: ``sessions`` (:class:`Sessions`), ``runtime`` (:class:`Runtime`),
+    ``images`` (:class:`Images`), ``agents`` (:class:`Agents`), ``files`` (:class:`Files`),
+    ``collections`` (:class:`Collections`) and ``knowledge_bases`` (:class:`KnowledgeBases`).
+
     Use it as ``with Amas() as client:`` or call :meth:`close` (idempotent). It may be shared
     by many threads. Errors are the same classes as the async client's.
     """
@@ -724,7 +734,12 @@ class Amas:
 
 
 class Session:
-    """A blocking handle on one AMAS session (see :class:`amas_async.Session`)."""
+    """A blocking handle on one AMAS session (see :class:`amas_async.Session`).
+
+    ``client.session(id)`` makes one without a request; ``sessions.create``, ``from_agent``
+    and ``get`` fill in what the server answered. Two handles are equal when they name the
+    same session on the same client.
+    """
 
     __slots__ = ("_client", "_handle")
 
@@ -768,12 +783,12 @@ class Session:
 
     @property
     def created_at(self) -> datetime | None:
-        """When the session was created, where the API said."""
+        """When the session was created (timezone-aware), where the API said."""
         return self._handle.created_at
 
     @property
     def state(self) -> str | None:
-        """The ``status`` string of ``GET /sessions/{id}/``."""
+        """The ``status`` string of ``GET /sessions/{id}/`` (``"active"``), if the API gave it."""
         return self._handle.state
 
     @property
@@ -783,7 +798,7 @@ class Session:
 
     @property
     def raw(self) -> Mapping[str, Any]:
-        """The body the API answered with."""
+        """The body the API answered with (empty for a handle made by ``client.session``)."""
         return self._handle.raw
 
     def execute(
@@ -794,7 +809,12 @@ class Session:
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> Execution:
-        """Send a message in this session (see ``client.runtime.execute``)."""
+        """Send a message in this session and wait for the run to finish.
+
+        The arguments, the :class:`Execution` returned and the errors raised are those of
+        :meth:`Runtime.execute`; an ``error`` or ``timeout`` run raises
+        :class:`ExecutionError`.
+        """
         return self._client._run(
             self._handle.execute,
             content,
@@ -804,19 +824,26 @@ class Session:
         )
 
     def messages(self, limit: int = 50, offset: int = 0) -> MessagePage:
-        """One page of this session's history."""
+        """One page of this session's history, oldest first: a :class:`MessagePage`.
+
+        At most ``limit`` messages (default 50) from ``offset`` (default 0); the page's
+        ``next_offset`` is where the next one starts.
+        """
         return self._client._run(self._handle.messages, limit=limit, offset=offset)
 
     def iter_messages(self, *, page_size: int = 50, offset: int = 0) -> Iterator[Message]:
-        """Every message of this session's history, fetching pages lazily."""
+        """Every message of this session's history from ``offset``, oldest first.
+
+        A plain iterator; pages of ``page_size`` messages are fetched as the loop needs them.
+        """
         return self._client._iterate(self._handle.iter_messages(page_size=page_size, offset=offset))
 
     def status(self) -> SessionStatus:
-        """The runtime status of this session."""
+        """The runtime status of this session: a :class:`SessionStatus`."""
         return self._client._run(self._handle.status)
 
     def refresh(self) -> Session:
-        """A new handle with what ``GET /sessions/{id}/`` says now."""
+        """A new handle with what ``GET /sessions/{id}/`` says now; this one is not changed."""
         return Session(self._client, self._client._run(self._handle.refresh))
 
 
@@ -829,7 +856,13 @@ class Sessions:
         self._client = client
 
     def create(self, config: ConfigTypes, *, idempotency_key: str | None = None) -> Session:
-        """Create a session from a config (SessionConfig, mapping, YAML text or file path)."""
+        """Create a session from a config; returns a :class:`Session`.
+
+        ``config`` is a :class:`SessionConfig`, a wire-shape mapping, YAML text, or a path to a
+        YAML or JSON file, in either documented form. A config that cannot be valid raises
+        :class:`ConfigValidationError` before any request. ``idempotency_key`` replaces the
+        key the SDK makes for the call.
+        """
         client = self._client
         handle = client._run(client._async.sessions.create, config, idempotency_key=idempotency_key)
         return Session(client, handle)
@@ -841,7 +874,12 @@ class Sessions:
         agent_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> Session:
-        """Create a session from a saved agent, by key (GET) or by id (POST)."""
+        """Create a session from a saved agent's deployed version; returns a :class:`Session`.
+
+        Give exactly one: ``agent_key`` sends ``GET /sessions/from-agent/?agent_key=...``,
+        ``agent_id=`` sends ``POST /sessions/from-agent/{agent_id}/`` (which alone takes an
+        ``idempotency_key``).
+        """
         client = self._client
         handle = client._run(
             client._async.sessions.from_agent,
@@ -852,7 +890,10 @@ class Sessions:
         return Session(client, handle)
 
     def get(self, session_id: str) -> Session:
-        """A session's details."""
+        """A session's details (config hash, creation time, status, agent config).
+
+        An unknown id raises :class:`NotFoundError`.
+        """
         client = self._client
         return Session(client, client._run(client._async.sessions.get, session_id))
 
@@ -875,9 +916,12 @@ class Runtime:
     ) -> list[BatchResult]:
         """Run many executions at once; one :class:`BatchResult` per request, in input order.
 
-        See ``AsyncAmas.runtime.execute_many``. A lazy iterable of requests is read, and
-        ``on_result`` is called, in worker threads, not on the client's loop: they may block,
-        and may call this client.
+        ``requests`` is an iterable of :class:`ExecuteRequest` (or mappings with its keys).
+        Requests for one session run in input order, different sessions concurrently, up to
+        ``concurrency`` (default 16); ``rate_limit`` is requests per second or a
+        :class:`Throttle`. One failure never stops the others: it is the ``error`` of its
+        result. A lazy iterable of requests is read, and ``on_result`` is called, in worker
+        threads, not on the client's loop: they may block, and may call this client.
         """
         client = self._client
         return client._run(
@@ -917,7 +961,16 @@ class Runtime:
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> Execution:
-        """Send a message to a session's agents and wait for the run to finish."""
+        """Send a message to a session's agents and wait for the run to finish.
+
+        ``content`` is a string, a part (:class:`TextPart`, :class:`ImagePart`,
+        :class:`FilePart`, :class:`ImageUpload`, a wire-shape mapping) or a list of parts;
+        ``inputs`` fills the config's variables; ``correlation_id`` is echoed back;
+        ``idempotency_key`` replaces the key the SDK makes. Returns the :class:`Execution`
+        (its ``text`` is the reply), from any of the three documented answer shapes. A run
+        that ended ``error`` or ``timeout`` raises :class:`ExecutionError`; an execution is
+        retried only where it cannot have run.
+        """
         client = self._client
         return client._run(
             client._async.runtime.execute,
@@ -929,21 +982,27 @@ class Runtime:
         )
 
     def messages(self, session_id: str, limit: int = 50, offset: int = 0) -> MessagePage:
-        """One page of a session's history."""
+        """One page of a session's history, oldest first: a :class:`MessagePage`.
+
+        ``limit`` (default 50, at least 1) and ``offset`` (default 0) are sent as given.
+        """
         client = self._client
         return client._run(client._async.runtime.messages, session_id, limit=limit, offset=offset)
 
     def iter_messages(
         self, session_id: str, *, page_size: int = 50, offset: int = 0
     ) -> Iterator[Message]:
-        """Every message of a session's history, fetching pages lazily."""
+        """Every message of a session's history from ``offset``, fetching pages lazily.
+
+        A plain iterator; each page asks for ``page_size`` messages (default 50).
+        """
         client = self._client
         return client._iterate(
             client._async.runtime.iter_messages(session_id, page_size=page_size, offset=offset)
         )
 
     def status(self, session_id: str) -> SessionStatus:
-        """A session's runtime status."""
+        """A session's runtime status: a :class:`SessionStatus` (``active``, ``processing`` ...)."""
         client = self._client
         return client._run(client._async.runtime.status, session_id)
 
@@ -959,7 +1018,12 @@ class Images:
     def upload(
         self, file: FileTypes, *, filename: str | None = None, media_type: str | None = None
     ) -> ImageUpload:
-        """Upload an image; returns its URL, media type and size."""
+        """Upload an image; returns an :class:`ImageUpload` (its URL, media type and size).
+
+        ``file`` is a path (streamed from disk), bytes or a binary file object; the media type
+        is read from the content, else the name, unless ``media_type`` is given. A missing,
+        empty or non-image file raises before anything is sent.
+        """
         client = self._client
         return client._run(
             client._async.images.upload, file, filename=filename, media_type=media_type
@@ -980,36 +1044,45 @@ class Agents:
         return client._run(client._async.agents.list)
 
     def iter(self) -> Iterator[Agent]:
-        """Every saved agent, fetched a page at a time."""
+        """Every saved agent, as a plain iterator, fetched a page at a time."""
         client = self._client
         return client._iterate(client._async.agents.iter())
 
     def get(self, agent_id: str) -> Agent:
-        """One saved agent, by id."""
+        """One saved agent, by id; an unknown id raises :class:`NotFoundError`."""
         client = self._client
         return client._run(client._async.agents.get, agent_id)
 
     def create(self, config: ConfigTypes) -> Agent:
         """Save an agent from a config; sends ``{"system_config": <config>}``.
 
-        ``config`` is a SessionConfig, an AgentConfig, a wire-shape mapping, YAML text or a
-        path to a YAML or JSON file; it needs a ``name``. Not retried where it may have run.
+        ``config`` is a :class:`SessionConfig`, an :class:`AgentConfig` (the flat
+        single-agent form), a wire-shape mapping, YAML text or a path to a YAML or JSON file;
+        it needs a ``name`` and is checked locally first. Returns the saved :class:`Agent`.
+        Not retried where it may have run.
         """
         client = self._client
         return client._run(client._async.agents.create, config)
 
     def update(self, agent_id: str, partial: Mapping[str, Any]) -> Agent:
-        """Change part of a saved agent's config: ``PATCH {"system_config": partial}``."""
+        """Change part of a saved agent's config: ``PATCH {"system_config": partial}``.
+
+        ``partial`` holds only the fields to change; returns the updated :class:`Agent`.
+        """
         client = self._client
         return client._run(client._async.agents.update, agent_id, partial)
 
     def delete(self, agent_id: str) -> None:
-        """Delete a saved agent."""
+        """Delete a saved agent (``DELETE /agent/{id}/``); any 2xx is success."""
         client = self._client
         client._run(client._async.agents.delete, agent_id)
 
     def validate(self, config: ConfigTypes) -> ConfigValidation:
-        """Ask the server whether a config is valid: ``valid``, ``message``, ``errors``."""
+        """Ask the server whether a config is valid; returns a :class:`ConfigValidation`.
+
+        Its ``valid``, ``message`` and ``errors`` are read whether the server answers an
+        invalid config with 200 or with 400 or 422. Nothing is checked locally.
+        """
         client = self._client
         return client._run(client._async.agents.validate, config)
 
@@ -1033,7 +1106,9 @@ class Files:
         """Upload a document; it starts ``uploading``, :meth:`wait` follows it to ``active``.
 
         ``file`` is a path (streamed from disk), bytes (with ``filename``) or a binary file
-        object; ``tags`` go comma-separated. Not retried where it may have run.
+        object; ``tags`` go as one comma-separated field (a tag cannot hold a comma). Returns
+        the :class:`File`. A missing, empty or unreadable file raises before anything is sent.
+        Not retried where it may have run.
         """
         client = self._client
         return client._run(
@@ -1049,7 +1124,11 @@ class Files:
         tags: Sequence[str] | None = None,
         include_deleted: bool | None = None,
     ) -> list[File]:
-        """The account's files, filtered (all pages); a filter left None is not sent."""
+        """The account's files, filtered (all pages): a list of :class:`File`.
+
+        ``file_type``, ``status``, ``search`` (part of a name), ``tags`` (sent as
+        ``tags=a&tags=b``) and ``include_deleted`` filter; a filter left None is not sent.
+        """
         client = self._client
         return client._run(
             client._async.files.list,
@@ -1069,7 +1148,7 @@ class Files:
         tags: Sequence[str] | None = None,
         include_deleted: bool | None = None,
     ) -> Iterator[File]:
-        """The files :meth:`list` returns, fetched a page at a time."""
+        """The files :meth:`list` returns, as a plain iterator, fetched a page at a time."""
         client = self._client
         return client._iterate(
             client._async.files.iter(
@@ -1082,12 +1161,15 @@ class Files:
         )
 
     def get(self, file_id: str) -> File:
-        """One file, with ``processing_info`` once processed."""
+        """One file, with ``processing_info`` once processed.
+
+        An unknown id raises :class:`NotFoundError`.
+        """
         client = self._client
         return client._run(client._async.files.get, file_id)
 
     def delete(self, file_id: str) -> None:
-        """Delete a file (the server keeps it as ``deleted``)."""
+        """Delete a file (``DELETE /files/{id}/``); any 2xx is success."""
         client = self._client
         client._run(client._async.files.delete, file_id)
 
@@ -1101,10 +1183,11 @@ class Files:
     ) -> File:
         """Poll a file until it is ``active``; returns it.
 
-        Raises :class:`ProcessingError` if it ends in ``error``, :class:`WaitTimeoutError`
-        after ``timeout`` seconds. ``on_poll`` gets every file read; it runs on the client's
-        loop (in the calling thread when that thread drives it), so it must not block for
-        long nor call this client.
+        Reads it every ``poll_interval`` seconds (default 1). Raises :class:`ProcessingError`
+        if it ends in ``error`` (or is ``deleted``), :class:`WaitTimeoutError` after
+        ``timeout`` seconds (default 300; None: no limit). ``on_poll`` gets every file read;
+        it runs on the client's loop (in the calling thread when that thread drives it), so it
+        must not block for long nor call this client.
         """
         client = self._client
         return client._run(
@@ -1125,33 +1208,44 @@ class Collections:
         self._client = client
 
     def list(self, *, status: str | None = None, search: str | None = None) -> list[Collection]:
-        """The account's collections (all pages); a filter left None is not sent."""
+        """The account's collections (all pages): a list of :class:`Collection`.
+
+        ``status`` and ``search`` (part of a name or description) filter; a filter left None
+        is not sent.
+        """
         client = self._client
         return client._run(client._async.collections.list, status=status, search=search)
 
     def iter(self, *, status: str | None = None, search: str | None = None) -> Iterator[Collection]:
-        """The collections :meth:`list` returns, fetched a page at a time."""
+        """The collections :meth:`list` returns, as a plain iterator, a page at a time."""
         client = self._client
         return client._iterate(client._async.collections.iter(status=status, search=search))
 
     def create(self, name: str, *, description: str | None = None) -> Collection:
-        """Create an empty collection. Not retried where it may have run."""
+        """Create an empty collection; returns it. Not retried where it may have run."""
         client = self._client
         return client._run(client._async.collections.create, name, description=description)
 
     def get(self, collection_id: str) -> Collection:
-        """One collection, with its ``datasources``."""
+        """One collection, with its ``datasources``; an unknown id raises :class:`NotFoundError`."""
         client = self._client
         return client._run(client._async.collections.get, collection_id)
 
     def add_files(self, collection_id: str, file_ids: Sequence[str]) -> AddFilesResult:
-        """Add files to a collection; a file the server could not add is reported, not raised."""
+        """Add files to a collection; returns an :class:`AddFilesResult`.
+
+        A file the server could not add is reported there, not raised. Not retried where it
+        may have run.
+        """
         client = self._client
         return client._run(client._async.collections.add_files, collection_id, file_ids)
 
 
 class KnowledgeBases:
-    """Blocking ``client.knowledge_bases`` (see ``AsyncKnowledgeBases``)."""
+    """Blocking ``client.knowledge_bases``.
+
+    See :class:`amas_async.resources.AsyncKnowledgeBases`.
+    """
 
     __slots__ = ("_client",)
 
@@ -1176,7 +1270,10 @@ class KnowledgeBases:
         """Create a knowledge base from collections and/or files; it is processed afterwards.
 
         At least one ``selected_*`` id is required (or ``collections``, the older field name),
-        and ``new_collection_name`` with ``save_as_collection``. Follow the processing with
+        and ``new_collection_name`` with ``save_as_collection``; ``chunking_strategy`` and
+        ``embedding_config`` take a :class:`ChunkingStrategy` / :class:`EmbeddingConfig` or a
+        mapping. Options left at their default are not sent. Returns the
+        :class:`KnowledgeBase`. Not retried where it may have run; follow the processing with
         :meth:`check_status` or :meth:`wait`.
         """
         client = self._client
@@ -1196,17 +1293,25 @@ class KnowledgeBases:
         )
 
     def get(self, kb_id: str) -> KnowledgeBase:
-        """One knowledge base (either documented answer shape)."""
+        """One knowledge base (either documented answer shape); unknown: :class:`NotFoundError`."""
         client = self._client
         return client._run(client._async.knowledge_bases.get, kb_id)
 
     def update(self, kb_id: str, **fields: Any) -> KnowledgeBase:
-        """Change documented fields (``name``, ``description`` ...): a PATCH."""
+        """Change documented fields (``name``, ``description`` ...): a PATCH.
+
+        Only the fields the docs list are accepted (another raises before sending); returns
+        the updated :class:`KnowledgeBase`.
+        """
         client = self._client
         return client._run(client._async.knowledge_bases.update, kb_id, **fields)
 
     def check_status(self, kb_id: str) -> KnowledgeBaseStatus:
-        """The processing status (``.../check_status/``, or the older ``.../status/``)."""
+        """The processing status: a :class:`KnowledgeBaseStatus`.
+
+        Asks ``.../check_status/``, or the older ``.../status/`` when that answers 404 (and
+        first from then on).
+        """
         client = self._client
         return client._run(client._async.knowledge_bases.check_status, kb_id)
 
@@ -1220,10 +1325,11 @@ class KnowledgeBases:
     ) -> KnowledgeBase:
         """Poll :meth:`check_status` until ``completed``; returns the knowledge base.
 
-        Raises :class:`ProcessingError` if processing fails, :class:`WaitTimeoutError` after
-        ``timeout`` seconds. ``on_poll`` gets every status read; it runs on the client's loop
-        (in the calling thread when that thread drives it), so it must not block for long
-        nor call this client.
+        Reads the status every ``poll_interval`` seconds (default 2). Raises
+        :class:`ProcessingError` if processing fails, :class:`WaitTimeoutError` after
+        ``timeout`` seconds (default 1800; None: no limit). ``on_poll`` gets every status
+        read; it runs on the client's loop (in the calling thread when that thread drives
+        it), so it must not block for long nor call this client.
         """
         client = self._client
         return client._run(

@@ -91,7 +91,9 @@ class RetryEvent:
     exception: BaseException | None
     """The failed attempt's exception, or None for a status."""
     method: str
+    """The request's HTTP method."""
     url: str
+    """The request's URL (it never carries the API key)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -104,30 +106,41 @@ class RetryPolicy:
     whose wait would end past the deadline is not made); a server's ``Retry-After`` /
     ``retry-after-ms`` honoured up to ``max_retry_after`` seconds, beyond which the call fails
     at once with :class:`RateLimitError` (``retry_after`` set) instead of sleeping for minutes.
-    Retried: 408, 429, 5xx and connection failures and timeouts, per the safety rule for
-    executions (see ``retry_non_idempotent``).
+    Retried: 408, 429, 500, 502, 503 and 504 (``retry_statuses``), connection failures and
+    timeouts, per the safety rule for executions and creates (see ``retry_non_idempotent``):
+    those are retried only where they cannot have run (429, 503, or a connection that failed
+    before the request was sent). Every argument is keyword-only; a value out of range raises
+    :class:`InvalidRequestError`.
     """
 
     max_attempts: int = attrs.field(default=3, validator=validator(check_int))
+    """Attempts in all, the first included (1: no retries; see :meth:`disabled`)."""
     initial_backoff: float = attrs.field(
         default=0.5, validator=validator(check_number, allow_zero=True)
     )
+    """Seconds of the first backoff, before jitter."""
     max_backoff: float = attrs.field(
         default=8.0, validator=validator(check_number, allow_zero=True)
     )
+    """The longest backoff in seconds, before jitter."""
     multiplier: float = attrs.field(default=2.0, validator=validator(check_number, allow_zero=True))
+    """Each backoff is the previous one times this."""
     jitter: float = attrs.field(default=0.5, validator=validator(check_fraction))
+    """The share of each backoff drawn at random, 0 to 1 (0: exact waits)."""
     deadline: float | None = attrs.field(
         default=300.0, validator=validator(check_number, optional=True, allow_zero=True)
     )
+    """Seconds for the whole call, attempts and waits included (None: no limit)."""
     max_retry_after: float = attrs.field(
         default=60.0, validator=validator(check_number, allow_zero=True)
     )
+    """The longest ``Retry-After`` the client waits for; a longer one fails the call at once."""
     retry_statuses: frozenset[int] = attrs.field(default=RETRY_STATUSES, converter=frozenset)
+    """The HTTP statuses that may be retried (any iterable of ints is taken)."""
     retry_non_idempotent: bool = False
-    """Also retry executions on 500/502/504/408, read timeouts and connections lost after the
-    request was sent. Safe only if the server honours ``Idempotency-Key``; AMAS does not
-    document that it does, so this is off by default."""
+    """Also retry executions and creates on 500/502/504/408, read timeouts and connections
+    lost after the request was sent. Safe only if the server honours ``Idempotency-Key``; AMAS
+    does not document that it does, so this is off by default."""
     on_retry: Callable[[RetryEvent], Any] | None = attrs.field(default=None, eq=False)
     """Called (sync or async) before each backoff sleep."""
 

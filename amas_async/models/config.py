@@ -164,7 +164,14 @@ class SessionConfig:
 
     @classmethod
     def from_yaml(cls, source: str | os.PathLike[str]) -> SessionConfig:
-        """Read a config from YAML text, or from a YAML (or JSON) file's path."""
+        """Read a config from YAML text, or from a YAML (or JSON) file's path.
+
+        A string with a line break, or one that starts like YAML or JSON (``name: ...``,
+        ``{``), is text; another is a path. Text that cannot be read raises
+        :class:`ConfigValidationError` with its line and column, a missing file
+        :class:`InputFileNotFoundError`. The config is read, not validated: see
+        :meth:`validate`.
+        """
         return _structure(load_config_source(source))
 
     def to_dict(self) -> dict[str, Any]:

@@ -89,7 +89,9 @@ class ImagePart:
     """An image part: ``{"type": "image_url", "image_url": {"url": ...}}``.
 
     ``url`` is a public ``https://`` URL, the ``url`` of an :class:`ImageUpload`, or a base64
-    ``data:`` URL (see :meth:`from_path` and :meth:`from_bytes`).
+    ``data:`` URL (see :meth:`from_path` and :meth:`from_bytes`). Any other URL (``file:``, a
+    bare path, a ``data:`` URL of no image) raises :class:`InvalidContentError` when built,
+    so nothing asks the server to read from where it must not.
     """
 
     url: str = attrs.field(validator=_checked_url("ImagePart", image=True))
@@ -101,7 +103,9 @@ class ImagePart:
     ) -> ImagePart:
         """An image part carrying ``data`` inline as a base64 ``data:`` URL.
 
-        The media type is read from the image's signature when not given.
+        The media type is read from the image's signature when not given. Empty data raises
+        :class:`InvalidFileError`, and data whose type cannot be told (pass ``media_type``)
+        :class:`InvalidRequestError`.
         """
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InvalidContentError(f"data must be bytes, not {type(data).__name__}")
@@ -119,7 +123,9 @@ class ImagePart:
     def from_path(cls, path: str | os.PathLike[str], media_type: str | None = None) -> ImagePart:
         """An image part carrying the file at ``path`` inline as a base64 ``data:`` URL.
 
-        The media type comes from the file's signature, else its name. For large images prefer
+        The media type comes from the file's signature, else its name, when not given. A
+        missing file raises :class:`InputFileNotFoundError`, an empty or unreadable one
+        :class:`InvalidFileError`. The file is read whole: for large images prefer
         ``client.images.upload(path)``, which streams the file and returns a URL.
         """
         name = os.fspath(path)
@@ -132,7 +138,11 @@ class ImagePart:
 
 @attrs.frozen
 class FilePart:
-    """A file part: ``{"type": "file", "file_url": ...}``; ``url`` is an ``https://`` URL."""
+    """A file part: ``{"type": "file", "file_url": ...}``; ``url`` is an ``https://`` URL.
+
+    Another scheme raises :class:`InvalidContentError` when built: upload a local file first
+    and use its URL.
+    """
 
     url: str = attrs.field(validator=_checked_url("FilePart", image=False))
     """Where the file is: an ``https://`` (or ``http://``) URL."""
@@ -159,5 +169,5 @@ class ImageUpload(_readers.Record):
 
 ContentPart = TextPart | ImagePart | FilePart | ImageUpload | Mapping[str, Any]
 """One part of a message's content: a part object or a mapping in the wire shape."""
-#: What ``execute`` takes as a message: text, one part, or a list of parts.
 Content = str | ContentPart | Sequence[ContentPart]
+"""What ``execute`` takes as a message: text, one part, or a list of parts."""

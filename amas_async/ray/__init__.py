@@ -1,18 +1,20 @@
 """Executions as a Ray Data stage, with one rate limit for the whole cluster (extra ``ray``).
 
-``pip install 'amas-async[ray]'``, then::
+``pip install 'amas-async[ray]'``, then:
 
-    import ray
-    from amas_async.ray import AmasExecute
+```python
+import ray
+from amas_async.ray import AmasExecute
 
-    ds = ray.data.read_json("prompts.jsonl")          # columns: id, content, ...
-    ds = ds.map_batches(
-        AmasExecute,
-        fn_constructor_kwargs={"config": "support_agent.yaml", "rate_limit": 50},
-        concurrency=4,
-        batch_size=64,
-    )
-    ds.write_json("results/")
+ds = ray.data.read_json("prompts.jsonl")          # columns: id, content, ...
+ds = ds.map_batches(
+    AmasExecute,
+    fn_constructor_kwargs={"config": "support_agent.yaml", "rate_limit": 50},
+    concurrency=4,
+    batch_size=64,
+)
+ds.write_json("results/")
+```
 
 :class:`AmasExecute` is the stage (its docstring lists the columns it reads and adds);
 :class:`ClusterRateLimit` is the shared limit, kept by a small named actor running a

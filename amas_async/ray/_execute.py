@@ -42,7 +42,6 @@ __all__ = ["INPUT_COLUMNS", "OUTPUT_COLUMNS", "AmasExecute", "InvalidRowError", 
 
 logger = logging.getLogger("amas_async.ray")
 
-#: The columns the stage reads (``id`` and ``content`` are needed; the rest are optional).
 INPUT_COLUMNS = (
     "id",
     "content",
@@ -53,7 +52,12 @@ INPUT_COLUMNS = (
     "agent_id",
     "config",
 )
-#: The columns the stage adds to every batch (``session_id`` is filled in for every row).
+"""The columns :class:`AmasExecute` reads: ``id`` and ``content`` are needed, the rest optional.
+
+``inputs`` (a mapping) fills the config's variables; ``session_id`` names an existing session;
+otherwise rows with the same ``session`` key share a session made from the row's ``config``,
+``agent_key`` or ``agent_id`` (or the stage's own). Other columns pass through unchanged, but
+a batch that already has one of the :data:`OUTPUT_COLUMNS` other than ``session_id`` is refused."""
 OUTPUT_COLUMNS = (
     "session_id",
     "status",
@@ -66,6 +70,12 @@ OUTPUT_COLUMNS = (
     "error_status_code",
     "error",
 )
+"""The columns :class:`AmasExecute` adds to every batch (``session_id`` is filled in for every row).
+
+``status`` is ``"ok"`` or ``"error"``; ``text`` the reply; ``input_tokens`` and
+``output_tokens`` the usage when the answer reports it; ``attempts`` and ``elapsed`` (seconds)
+how the call went; for a failed row ``error_type`` (the SDK's error class name),
+``error_status_code`` (the HTTP status, when there was one) and ``error`` (the message)."""
 _KEY_PREFIX = "amas-ray-"
 
 
@@ -104,15 +114,17 @@ class _Source:
 class AmasExecute:
     """A Ray Data stage that runs each row as an execution: ``ds.map_batches(AmasExecute, ...)``.
 
-    Pass it as the class with ``fn_constructor_kwargs``; Ray makes one per actor::
+    Pass it as the class with ``fn_constructor_kwargs``; Ray makes one per actor:
 
-        ds.map_batches(
-            AmasExecute,
-            fn_constructor_kwargs={"config": "examples/support_agent.yaml", "concurrency": 16},
-            compute=ray.data.ActorPoolStrategy(size=4),  # actors
-            batch_size=256,
-            num_cpus=0.5,
-        )
+    ```python
+    ds.map_batches(
+        AmasExecute,
+        fn_constructor_kwargs={"config": "examples/support_agent.yaml", "concurrency": 16},
+        compute=ray.data.ActorPoolStrategy(size=4),  # actors
+        batch_size=256,
+        num_cpus=0.5,
+    )
+    ```
 
     Input columns: ``id`` (a stable row id: str or int, unique; it makes the idempotency
     keys), ``content`` (text, or a list of parts in the wire shape), optional ``inputs`` (a
@@ -365,11 +377,13 @@ class AmasExecuteGroups:
     """:class:`AmasExecute` for ``GroupedData.map_groups``, which calls its function synchronously.
 
     Rows of one conversation may be anywhere in a dataset; grouping them by session brings each
-    conversation to one call, so its turns run in one session, in order::
+    conversation to one call, so its turns run in one session, in order:
 
-        ds.groupby("session").map_groups(
-            AmasExecuteGroups, fn_constructor_kwargs={...}, compute=ActorPoolStrategy(size=4)
-        )
+    ```python
+    ds.groupby("session").map_groups(
+        AmasExecuteGroups, fn_constructor_kwargs={...}, compute=ActorPoolStrategy(size=4)
+    )
+    ```
 
     It takes the same arguments and gives the same columns; the stage runs on an event loop
     of its own, in a thread of the actor.
@@ -406,7 +420,11 @@ class AmasExecuteGroups:
 
 
 class RowFailedError(AmasError):
-    """A row failed and ``raise_on_error=True``: fails the batch (Ray may retry it)."""
+    """A row failed and ``raise_on_error=True``: fails the batch (Ray may retry it).
+
+    ``row_id`` is the row's ``id`` column and ``record`` the output columns the row would have
+    had (:data:`OUTPUT_COLUMNS`, with ``error_type`` and ``error`` saying what went wrong).
+    """
 
     def __init__(self, row_id: Any, record: Mapping[str, Any]) -> None:
         super().__init__(

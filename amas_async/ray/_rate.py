@@ -47,8 +47,14 @@ class RateLedger:
     chunk (``rate x lease_seconds`` tokens, at least 1) from a bucket that holds two chunks
     and refills at the current rate, or says how long to wait for one. :meth:`throttled` (a
     429 somewhere) halves the current rate, not below ``min_rate`` (default ``rate / 16``), at
-    most once a second, and pauses all leases for ``retry_after`` seconds. ``clock`` can be
+    most once a second, and pauses all leases for ``retry_after`` seconds (at most 60); after
+    a quiet second the rate climbs back to the configured one gradually. ``clock`` can be
     injected (tests).
+
+    ``configured_rate`` is the rate given and ``rate`` the current one; ``lease_seconds``
+    (default 0.1) sizes a chunk; ``granted``, ``leases`` and ``throttles`` count the tokens
+    granted, the leases that granted some and the 429s reported (see :meth:`stats`). A rate
+    or ``lease_seconds`` that is not a positive number raises :class:`InvalidRequestError`.
     """
 
     def __init__(
@@ -141,6 +147,10 @@ class ClusterRateLimit:
     by name, so pass it in ``fn_constructor_kwargs``. :meth:`start` (on the driver) creates the
     actor at once, owned by the driver, so it lives as long as the job.
     :meth:`throttle` gives a :class:`Throttle` for an ``AsyncAmas`` that takes its tokens here.
+
+    ``rate`` is requests per second for the whole cluster and ``lease_seconds`` (default 0.1)
+    how many seconds' worth of tokens one lease takes at most. A rate or ``lease_seconds``
+    that is not a positive number, or an empty ``name``, raises :class:`InvalidRequestError`.
     """
 
     def __init__(

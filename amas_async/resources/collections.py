@@ -12,7 +12,11 @@ from ._base import AsyncResource, collect, iterate, json_body, query, str_list, 
 
 
 class AsyncCollections(AsyncResource):
-    """Collections: list, create, read (with their datasources), add files."""
+    """Collections: list, create, read (with their datasources), add files.
+
+    The docs list update, delete and file removal without describing them; they are not
+    offered.
+    """
 
     __slots__ = ()
 
@@ -22,7 +26,9 @@ class AsyncCollections(AsyncResource):
         """The account's collections (all pages, if the server paginates).
 
         ``status``: pending, running, completed or failed; ``search``: part of a name or
-        description. A filter left None is not sent.
+        description (the docs do not name this parameter; the SDK sends ``search``). A filter
+        left None is not sent. Returns a list of :class:`Collection`; ``datasources`` is None
+        in a list, :meth:`get` gives them.
         """
         return await collect(self.iter(status=status, search=search))
 
@@ -34,7 +40,11 @@ class AsyncCollections(AsyncResource):
         return iterate(self._client, "/collections/", params, parse_collection, "collection")
 
     async def create(self, name: str, *, description: str | None = None) -> Collection:
-        """Create an empty collection (status ``pending``). Not retried where it may have run."""
+        """Create an empty collection (status ``pending``); returns the :class:`Collection`.
+
+        ``name`` must be a non-empty str (else :class:`InvalidRequestError`); ``description``
+        is sent only when given. Not retried where it may have run.
+        """
         body: dict[str, str] = {"name": text_arg(name, "name")}
         if description is not None:
             body["description"] = text_arg(description, "description", empty_ok=True)
@@ -47,14 +57,16 @@ class AsyncCollections(AsyncResource):
         )
 
     async def get(self, collection_id: str) -> Collection:
-        """One collection, with its ``datasources``."""
+        """One collection, with its ``datasources``; an unknown id raises :class:`NotFoundError`."""
         return await self._client._request("GET", _path(collection_id), parse=parse_collection)
 
     async def add_files(self, collection_id: str, file_ids: Sequence[str]) -> AddFilesResult:
         """Add files to a collection: ``POST {"file_ids": [...]}``.
 
-        Returns how many were added and failed, with a result per file; a file the server
-        could not add is reported there, not raised. Not retried where it may have run.
+        ``file_ids`` is a non-empty list of file ids (a lone str, or an empty list, raises
+        :class:`InvalidRequestError`). Returns an :class:`AddFilesResult`: how many were added
+        and failed, with a result per file; a file the server could not add is reported there,
+        not raised. Not retried where it may have run.
         """
         ids = str_list(file_ids, "file_ids")
         if not ids:

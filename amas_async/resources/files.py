@@ -34,10 +34,14 @@ class AsyncFiles(AsyncResource):
         """Upload a document; it starts ``uploading`` and turns ``active`` once processed.
 
         ``file`` is a path (streamed from disk, never read whole), bytes, or a binary file
-        object (bytes need ``filename``). ``tags`` go as one ``tags`` field, comma-separated,
-        as the docs' ``-F "tags=manual,product"`` shows (so a tag cannot hold a comma). A
-        missing file or a bad tag raises before anything is sent. Not retried where it may
-        have run (a retry could store the file twice); see :meth:`wait` for processing.
+        object (bytes need ``filename``). ``media_type`` defaults to what the name (or, for an
+        image, the content) says, else ``application/octet-stream``. ``tags`` go as one
+        ``tags`` field, comma-separated, as the docs' ``-F "tags=manual,product"`` shows (so a
+        tag cannot hold a comma). A missing, empty or unreadable file, or a bad tag, raises
+        before anything is sent (:class:`InputFileNotFoundError`, :class:`InvalidFileError`,
+        :class:`InvalidRequestError`). Returns the :class:`File` as the server recorded it.
+        Not retried where it may have run (a retry could store the file twice); see
+        :meth:`wait` for processing.
         """
         fields = [("tags", ",".join(_tags(tags)))] if tags else []
         form = document_form(file, filename=filename, media_type=media_type, fields=fields)
@@ -58,8 +62,10 @@ class AsyncFiles(AsyncResource):
 
         ``file_type``: document, image, video, audio, archive, code, data or other;
         ``status``: uploading, active, archived, deleted or error; ``search``: part of a file
-        name; ``tags``: sent as ``tags=a&tags=b``; ``include_deleted``: the server's default
-        is false. A filter left None is not sent.
+        name (the docs do not name this parameter; the SDK sends ``search``); ``tags``: sent
+        as ``tags=a&tags=b``; ``include_deleted``: the server's default is false. A filter
+        left None is not sent; the values are not checked against the lists above, so a
+        value the server adds works too. Returns a list of :class:`File`.
         """
         return await collect(
             self.iter(
@@ -93,11 +99,18 @@ class AsyncFiles(AsyncResource):
         return iterate(self._client, "/files/", params, parse_file, "file")
 
     async def get(self, file_id: str) -> File:
-        """One file, with ``processing_info`` once processed."""
+        """One file, with ``processing_info`` once processed.
+
+        An unknown id raises :class:`NotFoundError`.
+        """
         return await self._client._request("GET", _path(file_id), parse=parse_file)
 
     async def delete(self, file_id: str) -> None:
-        """Delete a file (the server keeps it as ``deleted``). Any 2xx is success."""
+        """Delete a file: ``DELETE /files/{id}/`` (listed in the docs, not described).
+
+        The docs suggest a soft delete (status ``deleted``, listed with ``include_deleted``).
+        Any 2xx is success; returns None.
+        """
         await self._client._request("DELETE", _path(file_id), parse=ignore_body)
 
     async def wait(
@@ -110,10 +123,12 @@ class AsyncFiles(AsyncResource):
     ) -> File:
         """Poll a file until it is ``active``; returns it.
 
-        Raises :class:`ProcessingError` if it ends in ``error`` (or is ``deleted``), and
-        :class:`WaitTimeoutError` if it is still processing after ``timeout`` seconds (None:
-        no limit). ``on_poll`` (plain or async) is called with every file read, for a progress
-        display.
+        Reads the file every ``poll_interval`` seconds (default 1; the first read is
+        immediate). Raises :class:`ProcessingError` if it ends in ``error`` (or is
+        ``deleted``), and :class:`WaitTimeoutError` if it is still processing after ``timeout``
+        seconds (default 300; None: no limit); both carry the last :class:`File` read in
+        ``result``. ``on_poll`` (plain or async) is called with every file read, for a
+        progress display.
         """
         path = _path(file_id)
 

@@ -22,8 +22,13 @@ class AsyncImages(AsyncResource):
         """Upload an image; returns its URL, media type and size.
 
         ``file`` is a path (streamed from disk, never read whole), bytes, or a binary file
-        object. The media type is guessed from the content and name when not given; a missing
-        file or a non-image raises before anything is sent.
+        object; ``filename`` names it in the form (default: the path's name). The media type is
+        read from the content's first bytes, else the name, when ``media_type`` is not given.
+        A missing file raises :class:`InputFileNotFoundError`, an empty or unreadable one
+        :class:`InvalidFileError`, and one that is not an image (or whose type cannot be told)
+        :class:`InvalidRequestError`, all before anything is sent.
+
+        Returns an :class:`ImageUpload`: put it in an ``execute`` content list as it is.
         """
         form = image_form(file, filename=filename, media_type=media_type)
         return await self._client._request(

@@ -36,7 +36,11 @@ PROCESSING_ENGINES = ("milvus",)
 
 
 class AsyncKnowledgeBases(AsyncResource):
-    """Knowledge bases: create (processing runs in the background), read, update, status, wait."""
+    """Knowledge bases: create (processing runs in the background), read, update, status, wait.
+
+    The docs list listing and deleting knowledge bases without describing them; they are not
+    offered.
+    """
 
     __slots__ = ("_legacy_status",)
 
@@ -69,8 +73,11 @@ class AsyncKnowledgeBases(AsyncResource):
         ``chunking_strategy`` is a :class:`ChunkingStrategy` (the server's default is
         recursive, 500 words, overlap 50) and ``embedding_config`` an
         :class:`EmbeddingConfig`; a mapping is sent as given. Options left at their default
-        are not sent. Not retried where it may have run (a retry could create two); follow
-        the processing with :meth:`check_status` or :meth:`wait`.
+        are not sent; ``processing_engine`` defaults to ``milvus``, the only one the docs
+        name. A rule broken here raises :class:`InvalidRequestError` before sending. Returns
+        the :class:`KnowledgeBase` the server answers with (it needs an ``id``). Not retried
+        where it may have run (a retry could create two); follow the processing with
+        :meth:`check_status` or :meth:`wait`.
         """
         selected = str_list(selected_collections, "selected_collections")
         datasources = str_list(selected_datasources, "selected_datasources")
@@ -133,15 +140,23 @@ class AsyncKnowledgeBases(AsyncResource):
         )
 
     async def get(self, kb_id: str) -> KnowledgeBase:
-        """One knowledge base (either documented answer shape)."""
+        """One knowledge base, from either documented answer shape.
+
+        A field the answer does not carry is None. An unknown id raises
+        :class:`NotFoundError`.
+        """
         return await self._client._request("GET", _path(kb_id), parse=parse_knowledge_base)
 
     async def update(self, kb_id: str, **fields: Any) -> KnowledgeBase:
         """Change documented fields (most often ``name`` and ``description``): a PATCH.
 
-        Only the fields the docs list for this call are accepted (a misspelt one raises
-        before sending); a :class:`ChunkingStrategy` or :class:`EmbeddingConfig` goes in its
-        wire shape.
+        ``update(kb_id, name="New name")``. Only the fields the docs list for this call are
+        accepted: ``name``, ``description``, ``status``, ``progress``, ``datasources``,
+        ``ingested_datasources``, ``failed_datasources``, ``chunking_strategy``,
+        ``llm_config``, ``embedding_config`` and ``processing_metadata``; another, or none at
+        all, raises :class:`InvalidRequestError` before sending. A :class:`ChunkingStrategy`
+        or :class:`EmbeddingConfig` goes in its wire shape, other values as given. Returns the
+        updated :class:`KnowledgeBase`.
         """
         path = _path(kb_id)
         if not fields:
@@ -168,7 +183,8 @@ class AsyncKnowledgeBases(AsyncResource):
 
         When ``check_status/`` answers 404 the older path is asked; if that works, this
         client asks it first from then on. Both documented answers read into the same
-        :class:`KnowledgeBaseStatus`.
+        :class:`KnowledgeBaseStatus`. When both paths answer 404 (no such knowledge base),
+        the first :class:`NotFoundError` is raised.
         """
         path = _path(kb_id)
         paths = (
@@ -194,10 +210,14 @@ class AsyncKnowledgeBases(AsyncResource):
     ) -> KnowledgeBase:
         """Poll :meth:`check_status` until ``completed``; returns the knowledge base.
 
-        Raises :class:`ProcessingError` if processing ends ``failed``, and
-        :class:`WaitTimeoutError` if it is still going after ``timeout`` seconds (None: no
-        limit; processing goes on on the server either way). ``on_poll`` (plain or async) is
-        called with every status read, for a progress display.
+        Reads the status every ``poll_interval`` seconds (default 2; the first read is
+        immediate), then returns :meth:`get`'s :class:`KnowledgeBase` once ``completed``.
+        Raises :class:`ProcessingError` if processing ends ``failed`` (its message quotes the
+        status ``message`` when there is one), and :class:`WaitTimeoutError` if it is still
+        going after ``timeout`` seconds (default 1800; None: no limit; processing goes on on
+        the server either way); both carry the last :class:`KnowledgeBaseStatus` in
+        ``result``.
+        ``on_poll`` (plain or async) is called with every status read, for a progress display.
         """
         path_segment(kb_id, "kb_id")
 

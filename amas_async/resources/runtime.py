@@ -65,9 +65,12 @@ class AsyncRuntime(AsyncResource):
 
         ``requests`` is an iterable or async iterable of :class:`ExecuteRequest` (or mappings
         with its keys). Requests for the same session run one after another in input order;
-        different sessions run concurrently, up to ``concurrency``. ``rate_limit`` is requests
-        per second or a :class:`Throttle`; 429s lower the concurrency, which then recovers.
-        One failure never stops the others. ``on_result`` sees each result as it completes.
+        different sessions run concurrently, up to ``concurrency`` (default 16). ``rate_limit``
+        is requests per second or a :class:`Throttle` (None: no rate cap); 429s lower the
+        concurrency, which then recovers. One failure never stops the others: it is the
+        ``error`` of its :class:`BatchResult` (an item that is not a request, too).
+        ``on_result`` (plain or async) sees each result as it completes; an exception it
+        raises stops the batch. A ``concurrency`` below 1 raises :class:`InvalidRequestError`.
         """
         return await batch.execute_many(
             self._batch_send(rate_limit, concurrency),
@@ -85,7 +88,10 @@ class AsyncRuntime(AsyncResource):
     ) -> AsyncGenerator[BatchResult, None]:
         """Like :meth:`execute_many`, yielding results as they complete; reads input lazily.
 
-        Close it early with ``contextlib.aclosing`` to cancel what is in flight.
+        Use it with ``async for``; results come in completion order (``BatchResult.index`` is
+        the input position), and at most a few times ``concurrency`` requests are read ahead,
+        so a huge input runs in bounded memory. Close it early with ``contextlib.aclosing``
+        to cancel what is in flight.
         """
         stream = batch.iter_execute_many(
             self._batch_send(rate_limit, concurrency), requests, concurrency=concurrency
@@ -121,11 +127,19 @@ class AsyncRuntime(AsyncResource):
         """Send a message to a session's agents and wait for the run to finish.
 
         ``content`` is a string, or a list of :class:`TextPart`, :class:`ImagePart`,
-        :class:`FilePart`, :class:`ImageUpload` or wire-shape mappings. ``inputs`` fills the
-        config's variables (session-level ones on the first call, request-level ones on every
-        call). ``idempotency_key`` replaces the key the SDK makes for the call (the same on
-        every attempt). Raises :class:`ExecutionError` when the run ended ``error`` or
-        ``timeout``.
+        :class:`FilePart`, :class:`ImageUpload` or wire-shape mappings (one part alone is taken
+        too). ``inputs`` fills the config's variables (session-level ones on the first call,
+        request-level ones on every call). ``correlation_id`` is a tracking id the server
+        echoes back (``Execution.correlation_id``). ``idempotency_key`` replaces the key the
+        SDK makes for the call (the same on every attempt). Only the arguments given are sent.
+
+        Returns the :class:`Execution`, whichever of the three documented answer shapes the
+        server sends; its ``text`` is the reply. Raises :class:`ExecutionError` when the run
+        ended ``error`` or ``timeout``; content or inputs the API cannot take raise
+        :class:`InvalidRequestError` or :class:`InvalidContentError` before anything is sent;
+        an error answer raises its :class:`APIStatusError`. An execution is retried only
+        where it cannot have run (a 429, a 503, a connection that failed before sending),
+        unless the :class:`RetryPolicy` says ``retry_non_idempotent``.
         """
         path = f"/runtime/{path_segment(session_id, 'session_id')}/execute/"
         body = execute_body(content, inputs, correlation_id)
@@ -142,7 +156,13 @@ class AsyncRuntime(AsyncResource):
         return execution
 
     async def messages(self, session_id: str, limit: int = 50, offset: int = 0) -> MessagePage:
-        """One page of a session's history, oldest first (needs ``save_messages``)."""
+        """One page of a session's history, oldest first (needs ``save_messages``).
+
+        Sends ``limit`` (default 50, at least 1) and ``offset`` (default 0, at least 0; other
+        values raise :class:`InvalidRequestError`). Returns a :class:`MessagePage` with
+        ``total`` and ``has_more`` as the server says; its ``next_offset`` is where the next
+        page starts, or None on the last page.
+        """
         limit, offset = _check_page(limit, offset)
         path = f"/runtime/{path_segment(session_id, 'session_id')}/messages/"
         return await self._client._request(
@@ -155,7 +175,13 @@ class AsyncRuntime(AsyncResource):
     async def iter_messages(
         self, session_id: str, *, page_size: int = 50, offset: int = 0
     ) -> AsyncIterator[Message]:
-        """Every message of a session's history, fetching pages lazily."""
+        """Every message of a session's history from ``offset``, fetching pages lazily.
+
+        Use it with ``async for``; each page asks for ``page_size`` messages (default 50). It
+        stops after the last page (``has_more`` false, or ``total`` reached). A server that
+        answers the same page again (it ignores ``offset``) raises
+        :class:`ResponseValidationError` instead of looping forever.
+        """
         _check_page(page_size, offset)
         previous: object = None
         while True:
@@ -178,7 +204,11 @@ class AsyncRuntime(AsyncResource):
             offset = following
 
     async def status(self, session_id: str) -> SessionStatus:
-        """A session's runtime status: active, processing, idle or error."""
+        """A session's runtime status: a :class:`SessionStatus`.
+
+        Its ``status`` is ``active``, ``processing``, ``idle`` or ``error`` per the docs (any
+        string the server sends is kept); an unknown session raises :class:`NotFoundError`.
+        """
         path = f"/runtime/{path_segment(session_id, 'session_id')}/status/"
         return await self._client._request("GET", path, parse=parse_status)
 

@@ -21,9 +21,10 @@ class Session:
     """A handle on one AMAS session: its id, what the API said about it, and its calls.
 
     ``client.session(id)`` makes one without a request; ``sessions.create``, ``from_agent``
-    and ``get`` fill in what the server answered (``raw`` keeps the whole body). ``state`` is
-    the ``status`` string of ``GET /sessions/{id}/`` (``"active"``); :meth:`status` fetches the
-    runtime status.
+    and ``get`` fill in what the server answered (``raw`` keeps the whole body; a field the
+    answer lacks is None). ``state`` is the ``status`` string of ``GET /sessions/{id}/``
+    (``"active"``); :meth:`status` fetches the runtime status. Two handles are equal when they
+    name the same session on the same client.
     """
 
     __slots__ = (
@@ -57,14 +58,23 @@ class Session:
         self._client = client
         self._runtime = AsyncRuntime(client)
         self.id = id
+        """The session id."""
         self.config_hash = config_hash
+        """The config hash the API gave, if any."""
         self.agent_id = agent_id
+        """The saved agent's id, for sessions made from one."""
         self.agent_name = agent_name
+        """The saved agent's name, for sessions made from one."""
         self.agent_key = agent_key
+        """The saved agent's key, where the API gave it."""
         self.created_at = created_at
+        """When the session was created (timezone-aware), where the API said."""
         self.state = state
+        """The ``status`` string of ``GET /sessions/{id}/`` (``"active"``), if the API gave it."""
         self.agent_config = agent_config
+        """The session's config, as ``GET /sessions/{id}/`` returned it."""
         self.raw: Mapping[str, Any] = raw if raw is not None else {}
+        """The body the API answered with (empty for a handle made by ``client.session``)."""
 
     def __repr__(self) -> str:
         extra = f", config_hash={self.config_hash!r}" if self.config_hash else ""
@@ -84,7 +94,12 @@ class Session:
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> Execution:
-        """Send a message in this session (see ``client.runtime.execute``)."""
+        """Send a message in this session and wait for the run to finish.
+
+        The arguments, the :class:`Execution` returned and the errors raised are those of
+        :meth:`AsyncRuntime.execute`; an ``error`` or ``timeout`` run raises
+        :class:`ExecutionError`.
+        """
         return await self._runtime.execute(
             self.id,
             content,
@@ -94,19 +109,35 @@ class Session:
         )
 
     async def messages(self, limit: int = 50, offset: int = 0) -> MessagePage:
-        """One page of this session's history."""
+        """One page of this session's history, oldest first: a :class:`MessagePage`.
+
+        At most ``limit`` messages (default 50) from ``offset`` (default 0); the page's
+        ``next_offset`` is where the next one starts. The server keeps history only when the
+        config sets ``save_messages``. See :meth:`AsyncRuntime.messages`.
+        """
         return await self._runtime.messages(self.id, limit=limit, offset=offset)
 
     def iter_messages(self, *, page_size: int = 50, offset: int = 0) -> AsyncIterator[Message]:
-        """Every message of this session's history, fetching pages lazily."""
+        """Every message of this session's history from ``offset``, oldest first.
+
+        Use it with ``async for``; pages of ``page_size`` messages are fetched as the loop
+        needs them. See :meth:`AsyncRuntime.iter_messages`.
+        """
         return self._runtime.iter_messages(self.id, page_size=page_size, offset=offset)
 
     async def status(self) -> SessionStatus:
-        """The runtime status of this session."""
+        """The runtime status of this session (``GET /runtime/{id}/status/``).
+
+        A :class:`SessionStatus`; its ``status`` is ``active``, ``processing``, ``idle`` or
+        ``error`` per the docs.
+        """
         return await self._runtime.status(self.id)
 
     async def refresh(self) -> Session:
-        """A new handle with what ``GET /sessions/{id}/`` says now."""
+        """A new handle with what ``GET /sessions/{id}/`` says now; this one is not changed.
+
+        Raises :class:`NotFoundError` when the session no longer exists.
+        """
         return await AsyncSessions(self._client).get(self.id)
 
 
@@ -124,10 +155,14 @@ class AsyncSessions(AsyncResource):
 
         ``config`` is a :class:`SessionConfig`, a mapping in the wire shape (sent as given),
         YAML text, or a path to a YAML or JSON file (sent as written, YAML as
-        ``application/yaml``). Both documented forms are accepted. A config that cannot be
-        valid raises :class:`ConfigValidationError` before any request. ``idempotency_key``
-        replaces the key the SDK makes for the call: a server that honours keys answers a
-        repeat with the session it made the first time (a re-run then reuses it).
+        ``application/yaml``). Both documented forms are accepted: multi-agent (``agents``,
+        ``edges``, ``entry_point``) and flat single-agent (``agent_type`` at the top). A
+        config that cannot be valid raises :class:`ConfigValidationError` before any request,
+        and a missing file :class:`InputFileNotFoundError`. ``idempotency_key`` replaces the
+        key the SDK makes for the call: a server that honours keys answers a repeat with the
+        session it made the first time (a re-run then reuses it).
+
+        Returns a :class:`Session` holding the new id and ``config_hash``.
         """
         content, content_type = config_body(config)
         return await self._session(
@@ -149,8 +184,13 @@ class AsyncSessions(AsyncResource):
 
         By key: ``GET /sessions/from-agent/?agent_key=...`` (the tutorial's form). By id:
         ``from_agent(agent_id=...)`` sends ``POST /sessions/from-agent/{agent_id}/`` (the API
-        reference's form). Give exactly one. ``idempotency_key`` goes with the POST form only
-        (a GET carries none): give ``agent_id`` with it.
+        reference's form). Give exactly one (both or neither raise
+        :class:`InvalidRequestError`). ``idempotency_key`` goes with the POST form only (a GET
+        carries none): give ``agent_id`` with it.
+
+        Returns a :class:`Session`; both documented answer shapes are read, so ``agent_id``,
+        ``agent_name``, ``agent_key`` and ``created_at`` are filled where the answer has them.
+        An unknown agent raises :class:`NotFoundError`.
         """
         if (agent_key is None) == (agent_id is None):
             raise InvalidRequestError("give exactly one of agent_key or agent_id")
@@ -168,7 +208,11 @@ class AsyncSessions(AsyncResource):
         return await self._session("GET", "/sessions/from-agent/", params={"agent_key": agent_key})
 
     async def get(self, session_id: str) -> Session:
-        """A session's details: config hash, creation time, status and agent config."""
+        """A session's details: config hash, creation time, status and agent config.
+
+        Returns a :class:`Session` (``state`` holds the answer's ``status``); an unknown id
+        raises :class:`NotFoundError`.
+        """
         path = f"/sessions/{path_segment(session_id, 'session_id')}/"
         return await self._session("GET", path)
 

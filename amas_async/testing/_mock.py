@@ -15,18 +15,21 @@ MockHandler = Callable[[Request], "Response | Awaitable[Response]"]
 class MockTransport:
     """A transport that calls ``handler(request)`` for every attempt; sync or async handler.
 
-    ::
+    ```python
+    def handler(request: amas.Request) -> amas.Response:
+        assert request.url.endswith("/sessions/")
+        return amas.Response(201, json={"session_id": "s1", "config_hash": "h"})
 
-        def handler(request: amas.Request) -> amas.Response:
-            assert request.url.endswith("/sessions/")
-            return amas.Response(201, json={"session_id": "s1", "config_hash": "h"})
-
-        client = amas.AsyncAmas(api_key="k", transport=MockTransport(handler))
+    client = amas.AsyncAmas(api_key="k", transport=MockTransport(handler))
+    ```
 
     The handler sees each request as the transport would (the API key included, after
     retries, throttles and the auth layer), may raise :class:`~amas_async.APIConnectionError`
-    to simulate a network failure, and its answers get ``request``, ``url`` and ``attempts``
-    filled in. ``requests`` lists every request handled, in order.
+    to simulate a network failure, and must return a :class:`~amas_async.Response` (anything
+    else raises :class:`TypeError`); its answers get ``request``, ``url`` and ``attempts``
+    filled in. ``handler`` is the function given (a non-callable raises :class:`TypeError`),
+    ``requests`` lists every request handled, in order, and ``closed`` turns true once the
+    client closes the transport.
     """
 
     def __init__(self, handler: MockHandler) -> None:

@@ -15,9 +15,9 @@ __all__ = ["RetryClock", "instant_retries"]
 class RetryClock:
     """The clock retries use inside :func:`instant_retries`.
 
-    ``sleeps`` lists every backoff wait asked for, in order. Each sleep returns at once (after
-    yielding to the event loop) and moves the clock forward by its length, so deadlines
-    behave as if the time had passed.
+    ``sleeps`` lists every backoff wait asked for, in order, in seconds. Each sleep returns at
+    once (after yielding to the event loop) and moves the clock forward by its length
+    (``offset`` is the sum so far), so deadlines behave as if the time had passed.
     """
 
     def __init__(self) -> None:
@@ -39,11 +39,13 @@ class RetryClock:
 def instant_retries() -> Iterator[RetryClock]:
     """Make retry backoff sleeps instant within the block (for every client).
 
-    ::
+    Yields the :class:`RetryClock` in use; the real clock is back when the block exits.
 
-        with instant_retries() as retry_clock:
-            await client.sessions.get(session_id)      # the emulator failed it twice
-        assert len(retry_clock.sleeps) == 2
+    ```python
+    with instant_retries() as retry_clock:
+        await client.sessions.get(session_id)      # the emulator failed it twice
+    assert len(retry_clock.sleeps) == 2
+    ```
     """
     fake = RetryClock()
     saved = clock.monotonic, clock.sleep

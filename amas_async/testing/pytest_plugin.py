@@ -3,9 +3,11 @@
 Installing amas-async registers them already (the ``pytest11`` entry point names the top-level
 module ``pytest_amas_async``, which imports this package only inside its fixtures so that
 coverage measures the package from its first line). With ``-p no:amas_async``, or to be
-explicit, a ``conftest.py`` may still say::
+explicit, a ``conftest.py`` may still say:
 
-    pytest_plugins = ["amas_async.testing.pytest_plugin"]
+```python
+pytest_plugins = ["amas_async.testing.pytest_plugin"]
+```
 
 The fixtures are the same objects: ``amas_emulator`` and ``amas_client`` for async tests,
 ``amas_emulator_sync`` for synchronous ones, ``amas_retry_clock``. See ``docs/testing.md``.

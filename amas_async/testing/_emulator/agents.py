@@ -41,7 +41,9 @@ SETTINGS: Final = ("is_public", "is_shared", "origin_url")
 class RegisteredAgent:
     """A saved agent, as ``GET /agent/{id}/`` shows it; ``config`` is its ``system_config``.
 
-    ``key`` is the ``agent_key`` and ``created_at``/``updated_at`` are unix seconds. The
+    ``key`` is the ``agent_key`` and ``created_at``/``updated_at`` are unix seconds; the other
+    fields (``id``, ``name``, ``config_hash``, ``version_number``, ``architecture``,
+    ``entry_point``, ``is_public``, ``is_shared``, ``origin_url``) are the Agent object's. The
     record is immutable: a change through ``PATCH /agent/{id}/`` stores a new one.
     """
 

@@ -287,6 +287,9 @@ class FaultScripting:
         """Make the next ``count`` matching requests fail; they never reach the endpoint.
 
         (Except with ``drop="after"``: then the request runs and only its answer is lost.)
+        Scripted rules (this and :meth:`respond_next`) are consumed in the order they
+        were added; a request uses the first rule that matches it. An argument out of its
+        range raises :class:`ValueError`.
 
         Args:
             count: How many requests to fail.
@@ -305,9 +308,6 @@ class FaultScripting:
                 connection without sending the answer.
             delay: Seconds to wait before answering or dropping (with ``drop="after"``:
                 before the request goes on).
-
-        Scripted rules (this and :meth:`respond_next`) are consumed in the order they
-        were added; a request uses the first rule that matches it.
         """
         headers: dict[str, str] = {}
         formatted = format_retry_after(retry_after)

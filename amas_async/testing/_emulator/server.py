@@ -38,7 +38,7 @@ from .workflow import parse_config
 DEFAULT_API_KEY: Final = "amas-test-key"
 """The API key an :class:`Emulator` accepts unless told otherwise."""
 MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024
-"""Default largest accepted image upload (20 MiB) [OURS]; bigger uploads answer 413."""
+"""The default largest accepted image or file upload (20 MiB) [OURS]; bigger ones answer 413."""
 BODY_SLACK_BYTES: Final = 1024 * 1024
 """A request body may exceed ``max_upload_bytes`` by this much (multipart framing) [OURS]."""
 
@@ -54,6 +54,12 @@ class SupportsToDict(Protocol):
 class Emulator(FaultScripting, ProcessingControls):
     """An in-process AMAS API server for tests; ``docs/emulator.md`` describes every rule.
 
+    Use it as ``async with Emulator() as emu:`` (or :meth:`start` and :meth:`stop`), or from
+    synchronous code with ``with Emulator().run_in_thread() as emu:``; point a client at
+    :attr:`base_url` with :attr:`api_key`. Every argument is keyword-only. A
+    ``session_concurrency`` or ``max_upload_bytes`` below 1, or a setting out of its range,
+    raises :class:`ValueError`.
+
     Args:
         api_key: The only key accepted in ``x-api-key``.
         host: Interface to bind.
@@ -63,14 +69,14 @@ class Emulator(FaultScripting, ProcessingControls):
             fault out of ``fault_statuses``.
         seed: Seed of the random-fault generator (same seed and requests, same faults).
         fault_statuses: Faults random faults pick from: HTTP statuses, and the connection
-            drops ``"drop"``, ``"reset"`` and ``"drop_after"`` (see
-            :meth:`~FaultScripting.set_fault_rate`).
+            drops ``"drop"``, ``"reset"`` and ``"drop_after"`` (see :meth:`set_fault_rate`).
         rate_limit: Token-bucket refill rate in requests per second (None: no limit).
         rate_burst: Token-bucket size.
-        session_concurrency: Executes allowed to run at once in one session.
+        session_concurrency: Executes allowed to run at once in one session; one more
+            answers 409.
         turn_delay: Seconds every execute spends "thinking" while it holds the session
             (makes concurrent and "processing" states observable).
-        max_upload_bytes: Largest accepted image or file upload.
+        max_upload_bytes: Largest accepted image or file upload; a bigger one answers 413.
         processing_seconds: Seconds a file, collection or knowledge base takes to process
             (0: done at its next read); see also the processing controls.
         validate_invalid_status: HTTP status of ``POST /agent/validate/`` for an invalid

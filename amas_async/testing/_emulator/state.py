@@ -85,7 +85,12 @@ class RecordedRequest:
 
 @dataclass(frozen=True)
 class Upload:
-    """An image received by ``POST /images/upload/``."""
+    """An image received by ``POST /images/upload/``.
+
+    ``id`` is the upload's id (the key of :attr:`Emulator.uploads`), ``filename`` the form's
+    file name, ``media_type`` the image type it was stored as, ``data`` the exact bytes and
+    ``url`` the URL the answer gave (served by the emulator under ``/media/``, without a key).
+    """
 
     id: str
     filename: str
@@ -119,6 +124,8 @@ class StoredMessage:
 class SessionState:
     """A snapshot of one session, returned by :meth:`Emulator.session_state`.
 
+    ``config`` is the config the session was created with, ``config_hash`` the hash its
+    answers carry and ``agent_id`` the saved agent it came from (None for an inline config).
     ``history`` holds the stored messages (empty when ``save_messages`` is off);
     ``variables`` the persisted variable values; ``turns`` the executes run in this
     session; ``active_executes`` those running now; ``status`` what
