@@ -70,3 +70,18 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".[bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/, strictly (a broken link or reference fails it)."""
+    session.install("-e", ".[docs]")
+    session.run("python", "-m", "tools.cli_reference", success_codes=[0, 1])
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session(name="docs-serve")
+def docs_serve(session: nox.Session) -> None:
+    """Serve the documentation site on http://127.0.0.1:8000 with live reload."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "serve", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})

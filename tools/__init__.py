@@ -1,0 +1,1 @@
+"""Build tooling of the documentation site (not part of the package)."""
