@@ -51,7 +51,7 @@ from amas_async.cli import main as amas_main
 from amas_async.testing import Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 FENCE = re.compile(r"^```([\w-]*)\s*$")
 MARKER = re.compile(r"^<!--\s*doc-test:\s*(\w+)\s*(.*?)\s*-->\s*$")
 KNOWN_LANGUAGES = {"python", "bash", "console", "text", "json", "yaml", "toml", "ini", ""}
@@ -348,8 +348,11 @@ def test_every_block_is_known_to_the_runner(page: Path) -> None:
 
 def test_the_runner_sees_what_it_should() -> None:
     readme = blocks_of(ROOT / "README.md")
-    assert sum(b.language == "python" for b in readme) >= 10
-    assert any(b.marker == "pytest" for b in readme)
+    assert sum(b.language == "python" for b in readme) >= 2
+    guides = [block for page in PAGES for block in blocks_of(page)]
+    assert sum(b.language == "python" and b.marker is None for b in guides) >= 140
+    assert sum(b.marker == "pytest" for b in guides) >= 5
+    assert (ROOT / "docs" / "reference" / "index.md") in PAGES  # subfolders are pages too
     assert any(list(_amas_commands(b.source)) for b in SHELL_BLOCKS)
     assert any(b.options == "examples/ray_pipeline.py" for b in EXCERPT_BLOCKS)
 
