@@ -36,7 +36,7 @@ def _resolve(obj: griffe.Object, target: str) -> str | None:
             continue
         return f"{path}.{rest}" if rest else path
     try:  # a full path: amas_async.resources.AsyncAgents
-        return obj.modules_collection[name].path
+        return str(obj.modules_collection[name].path)
     except (KeyError, ValueError, griffe.AliasResolutionError):
         return None
 
