@@ -30,6 +30,9 @@ def _resolve(obj: griffe.Object, target: str) -> str | None:
         scope = scope.parent
     head, _, rest = name.partition(".")
     for candidate in scopes:
+        if candidate.is_class and head not in candidate.members and head in candidate.all_members:
+            # inherited: the reference shows it under this class
+            return f"{candidate.path}.{name}"
         try:
             path = candidate.resolve(head)
         except (griffe.NameResolutionError, KeyError, AttributeError, ValueError):
