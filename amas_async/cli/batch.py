@@ -110,9 +110,16 @@ def batch(
     """Run every line of INPUT.jsonl; write one result line per id to --output.
 
     Each input line is {"id", "content", "inputs"?, "session"?}. Lines with the same
-    "session" key share one session made from --config; lines without one get a fresh
-    session each (or all use --session). Re-running with the same --output skips the ids
-    already done and retries the failed ones. Exit status 1 if any line failed.
+    "session" key share one session made from --config; lines without one get a session
+    each (or all use --session). Re-running with the same --output skips the ids already
+    done and retries the failed ones. Exit status 1 if any line failed.
+
+    Sessions are created, and lines sent, with Idempotency-Keys derived from the batch (the
+    output file it writes, by resolved path, and the config's content) and each line's
+    session key, or id, content and inputs. A re-run sends the same keys, so a server that
+    honours them returns the first run's sessions and answers: a line that was in flight
+    when the run was interrupted is not run again. Deleting the output does not make a new
+    batch (within the server's key lifetime): to run afresh, write to a new --output.
 
     With --shard I/N, N processes (one per I, 0 to N-1) split the lines: each runs the lines
     whose session key (else id) hashes to its I, writes OUTPUT.shard-I-of-N.jsonl and resumes

@@ -4,8 +4,16 @@ Input: one JSON object per line with ``id``, ``content``, and optional ``inputs`
 ``session`` (a key: lines with the same key share one session). Blank lines are skipped; a
 malformed line is reported with its number and skipped, never stopping the batch.
 
-Each line's ``Idempotency-Key`` is derived from its session, id, content and inputs, so a
-resumed run re-sends the same key for a line that may have run before it was interrupted.
+Keys (:func:`session_key`, :func:`line_key`): every session the batch creates is created
+with an ``Idempotency-Key`` derived from the batch (the output file it writes, by its resolved
+path, and the config's content) and the session's scope (its ``session`` key, or the line's
+id, content and inputs for a line without one); every line is sent with a key derived from its
+session, id, content and inputs. Both are the same on every run of the batch, so a resumed run
+re-sends them: a server that honours keys answers with the sessions and the answers of the
+first run, and a line that may have run before the interruption (or whose answer was lost) is
+not run again. The batch is its output path and config, not the output's contents: running it
+again after deleting the output, within the server's key lifetime, gets the same sessions and
+answers back; write to a new output path (or change the config) to run afresh.
 
 Output: one JSON object per line (``id``, ``status`` ``ok``/``error``, ``session``,
 ``session_id``, ``text``, ``usage``, ``attempts``, ``elapsed``, ``error``), each written with
@@ -39,6 +47,7 @@ import attrs
 from .._client import AsyncAmas
 from ..batch import BatchResult, ExecuteRequest
 from ..errors import AmasError, APIStatusError
+from ..resources._config_body import config_body
 
 __all__ = [
     "InputLine",
@@ -293,6 +302,38 @@ class OutputFile:
             self._fd = None
 
 
+def _digest(*parts: Any) -> str:
+    material = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
+
+
+def batch_identity(output_path: Path, config: Any) -> str:
+    """What identifies a batch for its session keys: its output and its config's content.
+
+    The output is the file the run writes (a shard's own file), by its resolved path; the
+    config is the body its sessions are created with (a file's bytes as written, a mapping or
+    :class:`~amas_async.SessionConfig` as JSON), so a changed config makes new sessions. A
+    config that cannot be read raises its :class:`~amas_async.AmasError` (nothing is sent).
+    """
+    body, content_type = config_body(config, check=False)
+    return _digest(str(output_path.resolve()), content_type, hashlib.sha256(body).hexdigest())
+
+
+def session_key(batch: str, line: InputLine) -> str:
+    """The Idempotency-Key that creates a line's session in the batch ``batch``.
+
+    ``batch`` is :func:`batch_identity`. A line with a ``session`` key shares the key's
+    session; a line without one has a session of its own, keyed by its id, content and
+    inputs (a changed line gets a new session). The same on every run of the batch, so a
+    server that honours keys gives a resumed run the sessions of the first one.
+    """
+    if line.session is not None:
+        scope: tuple[Any, ...] = ("session", line.session)
+    else:
+        scope = ("line", line.id, line.content, line.inputs)
+    return "amas-batch-session-" + _digest(batch, *scope)
+
+
 def line_key(session_id: str, line: InputLine) -> str:
     """The Idempotency-Key of a line: the same on a resumed run, new if the line changed.
 
@@ -333,7 +374,10 @@ async def run_file_batch(
     """Run every input line not yet done; append a record per line as it completes.
 
     Lines with a ``session`` key share one session created from ``config`` (or reused from an
-    earlier run); lines without one get a fresh session each, or all use ``session_id``.
+    earlier run); lines without one get a session each, or all use ``session_id``. Sessions
+    are created with :func:`session_key`, derived from ``output``'s path and ``config``, so a
+    re-run of the batch, resumed or after its output was deleted, gets the same sessions
+    from a server that honours keys (within its key lifetime).
     With ``shard``, only its lines are run and only its malformed lines reported (the others
     are passed over without a word). ``summary`` (filled in as lines complete, so it is right
     even after an interruption) is returned.
@@ -357,16 +401,24 @@ async def run_file_batch(
         if on_line is not None:
             on_line(data)
 
+    batch: list[str] = []  # batch_identity, once the first session is needed
+
+    async def create(line: InputLine) -> str:
+        if not batch:
+            batch.append(batch_identity(output.path, config))
+        key = session_key(batch[0], line)
+        return (await client.sessions.create(config, idempotency_key=key)).id
+
     async def session_for(line: InputLine) -> str:
         if session_id is not None:
             return session_id
         if line.session is None:
-            return (await client.sessions.create(config)).id
+            return await create(line)
         if line.session in failed_keys:
             raise failed_keys[line.session]
         if line.session not in sessions:
             try:
-                sessions[line.session] = (await client.sessions.create(config)).id
+                sessions[line.session] = await create(line)
             except AmasError as exc:
                 failed_keys[line.session] = exc
                 raise
