@@ -588,11 +588,14 @@ class AsyncAmas:
                 body=text,
                 method=method,
                 url=url,
+                attempts=attempts,
             ) from None
         try:
             result = parse(data)
         except ResponseValidationError as exc:
-            raise exc.at(status_code=status, method=method, url=url) from exc.__cause__
+            raise exc.at(
+                status_code=status, method=method, url=url, attempts=attempts
+            ) from exc.__cause__
         if attempts != 1 and hasattr(result, "attempts"):
             result = attrs.evolve(result, attempts=attempts)  # type: ignore[misc]
         return result

@@ -100,6 +100,35 @@ def _check_size(instance: object, attribute: attrs.Attribute[Any], value: object
         raise InvalidRequestError(f"Limits.{attribute.name} must be at least 1 byte")
 
 
+def _check_count(minimum: int) -> Any:
+    """The validator of a count of connections: an int of at least ``minimum``."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            kind = type(value).__name__
+            raise InvalidContentError(
+                f"Limits.{attribute.name} must be an int (connections), not {kind}"
+            )
+        if value < minimum:
+            raise InvalidRequestError(
+                f"Limits.{attribute.name} must be an int >= {minimum}, got {value!r}"
+            )
+
+    return check
+
+
+def _check_keepalive(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        kind = type(value).__name__
+        raise InvalidContentError(
+            f"Limits.{attribute.name} must be a number of seconds, not {kind}"
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidRequestError(
+            f"Limits.{attribute.name} must be a positive number of seconds, got {value!r}"
+        )
+
+
 @attrs.frozen
 class Limits:
     """Limits of the default transport: its connection pool and the size of an answer.
@@ -110,12 +139,17 @@ class Limits:
     reads (64 MiB by default, far above any documented answer; the size is that of the
     decoded body): a larger one fails with :class:`~amas_async.ResponseTooLargeError` instead
     of filling memory. Give it as ``AsyncAmas(limits=Limits(...))``; it configures the default
-    transport, so it cannot be combined with ``transport=``.
+    transport, so it cannot be combined with ``transport=``. A value out of range (a count
+    below 1, or below 0 for ``max_per_host``; seconds that are not positive) raises
+    :class:`~amas_async.InvalidRequestError` when built, one of another type
+    :class:`~amas_async.InvalidContentError`.
     """
 
-    max_connections: int = 100
-    max_per_host: int = 0  # 0: no per-host limit beyond max_connections
-    keepalive_timeout: float = 30.0
+    max_connections: int = attrs.field(default=100, validator=_check_count(1))
+    max_per_host: int = attrs.field(  # 0: no per-host limit beyond max_connections
+        default=0, validator=_check_count(0)
+    )
+    keepalive_timeout: float = attrs.field(default=30.0, validator=_check_keepalive)
     max_response_bytes: int = attrs.field(
         default=DEFAULT_MAX_RESPONSE_BYTES, validator=_check_size, kw_only=True
     )

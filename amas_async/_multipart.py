@@ -141,12 +141,18 @@ def read_file(path: str) -> bytes:
     return read_head(path, checked_path(path))
 
 
+def _text_mode(name: object) -> InvalidContentError:
+    what = f"the file object {name!r}" if isinstance(name, str) else "the file object"
+    return InvalidContentError(f"{what} is open in text mode; open it with 'rb' for an upload")
+
+
 def file_source(file: object, *, filename: str | None) -> tuple[FileSource, str | None, bytes]:
     """Validate a user's file argument: (source, default filename, first bytes).
 
     Paths must be regular, non-empty, readable files; bytes are kept; binary file objects are
     read from their current position (once, so that every attempt can send the same bytes).
-    Empty content is refused whatever its form: an upload of nothing is a mistake.
+    A text-mode file object is refused, before it is read. Empty content is refused whatever
+    its form: an upload of nothing is a mistake.
     """
     if isinstance(file, (str, os.PathLike)):
         path = os.fspath(file)
@@ -162,11 +168,14 @@ def file_source(file: object, *, filename: str | None) -> tuple[FileSource, str 
     read = getattr(file, "read", None)
     if callable(read):
         name = getattr(file, "name", None)
-        data = read()
+        if isinstance(file, io.TextIOBase):  # read() would decode, or fail to, and give str
+            raise _text_mode(name)
+        try:
+            data = read()
+        except UnicodeDecodeError:  # a text reader of another kind, on binary content
+            raise _text_mode(name) from None
         if isinstance(data, str):
-            raise InvalidContentError(
-                "the file object is open in text mode; open it with 'rb' for an upload"
-            )
+            raise _text_mode(name)
         if not isinstance(data, (bytes, bytearray)):
             raise InvalidContentError("file.read() must return bytes")
         if not data:

@@ -238,8 +238,8 @@ class InvalidFileError(InvalidRequestError):
     def __init__(self, path: str | None, reason: str) -> None:
         self.path = path
         self.reason = reason
-        what = f"{path!r}" if path is not None else "the upload"
-        super().__init__(f"cannot upload {what}: {reason}")
+        what = f"cannot upload {path!r}" if path is not None else "cannot upload"
+        super().__init__(f"{what}: {reason}")
 
 
 class InvalidContentError(AmasError, TypeError):
@@ -400,8 +400,9 @@ class ResponseValidationError(AmasError):
     """A 2xx answer whose body is not what the API documents (not JSON, or the wrong shape).
 
     ``body`` keeps what was received (parsed JSON or text) so nothing is lost; ``message``
-    says what does not fit (naming the field, such as ``$.messages[0].created_at``), and
-    ``status_code``, ``method`` and ``url`` where the answer came from.
+    says what does not fit (naming the field, such as ``$.messages[0].created_at``),
+    ``status_code``, ``method`` and ``url`` where the answer came from, and ``attempts`` how
+    many attempts the call took (more than 1 when retried failures came before this answer).
     """
 
     def __init__(
@@ -412,23 +413,35 @@ class ResponseValidationError(AmasError):
         body: Any = None,
         method: str | None = None,
         url: str | None = None,
+        attempts: int = 1,
     ) -> None:
         self.message = message
         self.status_code = status_code
         self.body = body
         self.method = method
         self.url = url
+        self.attempts = attempts
         super().__init__(message)
 
     def __str__(self) -> str:
         where = f" ({self.method} {self.url})" if self.method and self.url else ""
         status = f"{self.status_code} " if self.status_code else ""
-        return f"{status}{self.message}{where}"
+        return f"{status}{self.message}{where}{_attempts_note(self.attempts)}"
 
-    def at(self, *, status_code: int, method: str, url: str) -> ResponseValidationError:
-        """The same error, placed: a new one carrying the answer's status, method and URL."""
+    def at(
+        self, *, status_code: int, method: str, url: str, attempts: int | None = None
+    ) -> ResponseValidationError:
+        """The same error, placed: a new one carrying the answer's status, method and URL.
+
+        ``attempts`` (None: keep this error's) is how many attempts the call took.
+        """
         return type(self)(
-            self.message, status_code=status_code, body=self.body, method=method, url=url
+            self.message,
+            status_code=status_code,
+            body=self.body,
+            method=method,
+            url=url,
+            attempts=self.attempts if attempts is None else attempts,
         )
 
 
@@ -449,6 +462,7 @@ class ResponseTooLargeError(ResponseValidationError):
         status_code: int | None = None,
         method: str | None = None,
         url: str | None = None,
+        attempts: int = 1,
     ) -> None:
         self.limit = limit
         self.size = size
@@ -459,12 +473,23 @@ class ResponseTooLargeError(ResponseValidationError):
             status_code=status_code,
             method=method,
             url=url,
+            attempts=attempts,
         )
 
-    def at(self, *, status_code: int, method: str, url: str) -> ResponseTooLargeError:
-        """The same error, placed: a new one carrying the answer's status, method and URL."""
+    def at(
+        self, *, status_code: int, method: str, url: str, attempts: int | None = None
+    ) -> ResponseTooLargeError:
+        """The same error, placed: a new one carrying the answer's status, method and URL.
+
+        ``attempts`` (None: keep this error's) is how many attempts the call took.
+        """
         return type(self)(
-            limit=self.limit, size=self.size, status_code=status_code, method=method, url=url
+            limit=self.limit,
+            size=self.size,
+            status_code=status_code,
+            method=method,
+            url=url,
+            attempts=self.attempts if attempts is None else attempts,
         )
 
 

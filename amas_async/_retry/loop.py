@@ -28,7 +28,7 @@ from tenacity.wait import wait_base
 from .._clock import clock
 from .._config import Timeout
 from .._http import Handler, Request, Response
-from ..errors import APIConnectionError
+from ..errors import APIConnectionError, ResponseValidationError
 from .policy import RetryEvent, RetryPolicy, parse_retry_after, prepare_attempt
 
 __all__ = ["retry"]
@@ -111,7 +111,8 @@ class _Attempts:
 
     The first call hands back what the first attempt (run before tenacity was involved)
     produced; every later call sends the request again, numbered, its timeout cut to what the
-    deadline leaves. ``count`` is how many attempts were made.
+    deadline leaves. ``count`` is how many attempts were made; an answer too large to read
+    (:class:`ResponseTooLargeError`, raised by the transport) ends the call with that count.
     """
 
     __slots__ = ("count", "first", "handler", "policy", "request", "started", "timeout")
@@ -141,7 +142,11 @@ class _Attempts:
         if first is not None:
             return first
         request = prepare_attempt(self.policy, self.timeout, self.request, self.count, self.started)
-        return await self.handler(request)
+        try:
+            return await self.handler(request)
+        except ResponseValidationError as exc:  # an answer too large: never retried, it ends here
+            exc.attempts = self.count
+            raise
 
 
 def _last_outcome(retry_state: RetryCallState) -> Response:

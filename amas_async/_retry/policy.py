@@ -128,9 +128,9 @@ class RetryPolicy:
     jitter: float = attrs.field(default=0.5, validator=validator(check_fraction))
     """The share of each backoff drawn at random, 0 to 1 (0: exact waits)."""
     deadline: float | None = attrs.field(
-        default=300.0, validator=validator(check_number, optional=True, allow_zero=True)
+        default=300.0, validator=validator(check_number, optional=True)
     )
-    """Seconds for the whole call, attempts and waits included (None: no limit)."""
+    """Seconds for the whole call, attempts and waits included, more than 0 (None: no limit)."""
     max_retry_after: float = attrs.field(
         default=60.0, validator=validator(check_number, allow_zero=True)
     )

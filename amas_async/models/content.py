@@ -24,7 +24,6 @@ __all__ = [
     "check_part_url",
 ]
 
-_str = attrs.validators.instance_of(str)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*\Z")
 _WEB_SCHEMES = ("http", "https")
 
@@ -76,11 +75,19 @@ def _checked_url(part: str, *, image: bool) -> Any:
     return check
 
 
+def _check_text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidContentError(f"TextPart: the text must be a str, not {type(value).__name__}")
+
+
 @attrs.frozen
 class TextPart:
-    """A text part of a message: ``{"type": "text", "text": ...}``."""
+    """A text part of a message: ``{"type": "text", "text": ...}``.
 
-    text: str = attrs.field(validator=_str)
+    ``text`` must be a str; anything else raises :class:`InvalidContentError` when built.
+    """
+
+    text: str = attrs.field(validator=_check_text)
     """The text."""
 
 

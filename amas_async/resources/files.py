@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from .._multipart import FileTypes, document_form
@@ -125,9 +125,10 @@ class AsyncFiles(AsyncResource):
 
         Reads the file every ``poll_interval`` seconds (default 1; the first read is
         immediate). Raises :class:`ProcessingError` if it ends in ``error`` (or is
-        ``deleted``), and :class:`WaitTimeoutError` if it is still processing after ``timeout``
-        seconds (default 300; None: no limit); both carry the last :class:`File` read in
-        ``result``. ``on_poll`` (plain or async) is called with every file read, for a
+        ``deleted``), its message quoting the server's reason when the answer gives one
+        (``error_message``), and :class:`WaitTimeoutError` if it is still processing after
+        ``timeout`` seconds (default 300; None: no limit); both carry the last :class:`File`
+        read in ``result``. ``on_poll`` (plain or async) is called with every file read, for a
         progress display.
         """
         path = _path(file_id)
@@ -144,7 +145,25 @@ class AsyncFiles(AsyncResource):
             timeout=timeout,
             interval=poll_interval,
             on_poll=on_poll,
+            detail=_failure_reason,
         )
+
+
+def _failure_reason(file: File) -> str | None:
+    """What a failed file's answer says went wrong, if anything (the docs name no field).
+
+    Read from ``error_message`` (the emulator's field), else ``error`` (a string, or an
+    object's ``message``).
+    """
+    raw = file.raw
+    error = raw.get("error")
+    for said in (
+        raw.get("error_message"),
+        error.get("message") if isinstance(error, Mapping) else error,
+    ):
+        if isinstance(said, str) and said.strip():
+            return said.strip()
+    return None
 
 
 def _tags(tags: object) -> list[str]:

@@ -7,6 +7,8 @@ import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from .. import _readers, _serde, batch
 from .._checks import check_int
 from .._throttle import Throttle
@@ -134,8 +136,9 @@ class AsyncRuntime(AsyncResource):
         SDK makes for the call (the same on every attempt). Only the arguments given are sent.
 
         Returns the :class:`Execution`, whichever of the three documented answer shapes the
-        server sends; its ``text`` is the reply. Raises :class:`ExecutionError` when the run
-        ended ``error`` or ``timeout``; content or inputs the API cannot take raise
+        server sends; its ``text`` is the reply, and its ``session_id`` is ``session_id`` when
+        the answer names no session (the legacy shape). Raises :class:`ExecutionError` when
+        the run ended ``error`` or ``timeout``; content or inputs the API cannot take raise
         :class:`InvalidRequestError` or :class:`InvalidContentError` before anything is sent;
         an error answer raises its :class:`APIStatusError`. An execution is retried only
         where it cannot have run (a 429, a 503, a connection that failed before sending),
@@ -151,6 +154,8 @@ class AsyncRuntime(AsyncResource):
             idempotency_key=check_idempotency_key(idempotency_key),
             parse=parse_execution,
         )
+        if execution.session_id is None:  # the legacy answer shape names no session
+            execution = attrs.evolve(execution, session_id=session_id)
         if execution.status in ("error", "timeout"):
             raise ExecutionError(execution)
         return execution
@@ -389,8 +394,6 @@ def _legacy_execution(body: Mapping[str, Any], response: Mapping[str, Any]) -> E
         "raw": body,
     }
     execution = _read_execution(fields, body)
-    import attrs  # here, not at the top: only this rare shape needs it
-
     # The reply was read from a mapping made here; the message as received is ``response``.
     (reply,) = execution.messages
     return attrs.evolve(execution, messages=(attrs.evolve(reply, raw=response),))
