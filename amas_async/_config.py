@@ -38,19 +38,31 @@ class NotGiven(enum.Enum):
         return "NOT_GIVEN"
 
 
-#: Default of arguments whose None is meaningful (``with_options(timeout=None)``: no limit).
+#: Default of arguments where None means something other than "left out":
+#: ``with_options(timeout=None)`` sets the default ``Timeout()``, leaving it out keeps the client's.
 NOT_GIVEN = NotGiven.NOT_GIVEN
 
 
-def _check_seconds(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidContentError(f"Timeout.{attribute.name} must be a number of seconds or None")
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidRequestError(
-            f"Timeout.{attribute.name} must be a positive number of seconds or None"
-        )
+def _seconds(*, optional: bool) -> Any:
+    """The validator of a time limit: a positive, finite number of seconds (or None)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if optional and value is None:
+            return
+        what = f"{type(instance).__name__}.{attribute.name}"
+        tail = " or None" if optional else ""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            kind = type(value).__name__
+            raise InvalidContentError(f"{what} must be a number of seconds{tail}, not {kind}")
+        if not math.isfinite(value) or value <= 0:
+            raise InvalidRequestError(
+                f"{what} must be a positive number of seconds{tail}, got {value!r}"
+            )
+
+    return check
+
+
+_optional_seconds = _seconds(optional=True)
 
 
 @attrs.frozen
@@ -66,9 +78,9 @@ class Timeout:
     says); a value that is not a positive number of seconds or None raises when built.
     """
 
-    connect: float | None = attrs.field(default=10.0, validator=_check_seconds)
-    read: float | None = attrs.field(default=None, validator=_check_seconds)
-    total: float | None = attrs.field(default=300.0, validator=_check_seconds)
+    connect: float | None = attrs.field(default=10.0, validator=_optional_seconds)
+    read: float | None = attrs.field(default=None, validator=_optional_seconds)
+    total: float | None = attrs.field(default=300.0, validator=_optional_seconds)
 
     @classmethod
     def of(cls, value: TimeoutTypes) -> Timeout:
@@ -93,40 +105,18 @@ class Timeout:
 TimeoutTypes = Timeout | float | int | None
 
 
-def _check_size(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidContentError(f"Limits.{attribute.name} must be an int (bytes)")
-    if value < 1:
-        raise InvalidRequestError(f"Limits.{attribute.name} must be at least 1 byte")
-
-
-def _check_count(minimum: int) -> Any:
-    """The validator of a count of connections: an int of at least ``minimum``."""
+def _count(unit: str, minimum: int) -> Any:
+    """The validator of a count of ``unit``: an int of at least ``minimum``."""
 
     def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        what = f"{type(instance).__name__}.{attribute.name}"
         if isinstance(value, bool) or not isinstance(value, int):
             kind = type(value).__name__
-            raise InvalidContentError(
-                f"Limits.{attribute.name} must be an int (connections), not {kind}"
-            )
+            raise InvalidContentError(f"{what} must be an int ({unit}), not {kind}")
         if value < minimum:
-            raise InvalidRequestError(
-                f"Limits.{attribute.name} must be an int >= {minimum}, got {value!r}"
-            )
+            raise InvalidRequestError(f"{what} must be an int >= {minimum}, got {value!r}")
 
     return check
-
-
-def _check_keepalive(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        kind = type(value).__name__
-        raise InvalidContentError(
-            f"Limits.{attribute.name} must be a number of seconds, not {kind}"
-        )
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidRequestError(
-            f"Limits.{attribute.name} must be a positive number of seconds, got {value!r}"
-        )
 
 
 @attrs.frozen
@@ -145,13 +135,13 @@ class Limits:
     :class:`~amas_async.InvalidContentError`.
     """
 
-    max_connections: int = attrs.field(default=100, validator=_check_count(1))
+    max_connections: int = attrs.field(default=100, validator=_count("connections", 1))
     max_per_host: int = attrs.field(  # 0: no per-host limit beyond max_connections
-        default=0, validator=_check_count(0)
+        default=0, validator=_count("connections", 0)
     )
-    keepalive_timeout: float = attrs.field(default=30.0, validator=_check_keepalive)
+    keepalive_timeout: float = attrs.field(default=30.0, validator=_seconds(optional=False))
     max_response_bytes: int = attrs.field(
-        default=DEFAULT_MAX_RESPONSE_BYTES, validator=_check_size, kw_only=True
+        default=DEFAULT_MAX_RESPONSE_BYTES, validator=_count("bytes", 1), kw_only=True
     )
 
 

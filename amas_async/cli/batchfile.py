@@ -401,12 +401,13 @@ async def run_file_batch(
         if on_line is not None:
             on_line(data)
 
-    batch: list[str] = []  # batch_identity, once the first session is needed
+    batch: str | None = None  # batch_identity, read once the first session is needed
 
     async def create(line: InputLine) -> str:
-        if not batch:
-            batch.append(batch_identity(output.path, config))
-        key = session_key(batch[0], line)
+        nonlocal batch
+        if batch is None:
+            batch = batch_identity(output.path, config)
+        key = session_key(batch, line)
         return (await client.sessions.create(config, idempotency_key=key)).id
 
     async def session_for(line: InputLine) -> str:

@@ -18,7 +18,7 @@ import pytest
 import amas_async as amas
 from amas_async.testing import Emulator, MockTransport, RetryClock
 
-FLAT = {"name": "Fixes", "agent_type": "llm_agent", "system_prompt": "Be brief."}
+FLAT = {"name": "Edges", "agent_type": "llm_agent", "system_prompt": "Be brief."}
 PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x80\x81"  # not UTF-8 from byte 0
 API = "https://amas.test/api/v1"
 
